@@ -1,0 +1,101 @@
+"""Scoring moments and their labels, resolved in event time.
+
+A scoring moment keeps the feature vector it was scored with until each target's
+outcome is known: early when the outcome happens (any activity for churn, a purchase
+for propensity), otherwise when the horizon has passed on the watermark.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.features import UserState
+
+CHURN = "churn"
+PURCHASE = "purchase"
+TARGETS = (CHURN, PURCHASE)
+MAX_PENDING = 8
+
+Labelled = tuple[str, list[float], int]
+
+
+def add_moment(state: UserState, at_ms: int, x: list[float]) -> int:
+    """Remember a scoring moment; return how many old moments had to be dropped."""
+    state.pending.append({"ts_ms": at_ms, "x": x, CHURN: None, PURCHASE: None})
+    state.last_moment_ms = at_ms
+    dropped = 0
+    while len(state.pending) > MAX_PENDING:
+        state.pending.pop(0)
+        dropped += 1
+    return dropped
+
+
+def resolve_on_event(
+    state: UserState,
+    event_ts_ms: int,
+    is_purchase: bool,
+    churn_horizon_ms: int,
+    purchase_horizon_ms: int,
+) -> list[Labelled]:
+    """Labels made known by an event of this user at ``event_ts_ms``.
+
+    Only events strictly after a moment count: an event never labels the moment it
+    created, nor others at the same instant.
+    """
+    out: list[Labelled] = []
+    for moment in state.pending:
+        elapsed_ms = event_ts_ms - moment["ts_ms"]
+        if elapsed_ms <= 0:
+            continue
+        if moment[CHURN] is None and elapsed_ms <= churn_horizon_ms:
+            moment[CHURN] = 0
+            out.append((CHURN, moment["x"], 0))
+        if is_purchase and moment[PURCHASE] is None and (
+            elapsed_ms <= purchase_horizon_ms
+        ):
+            moment[PURCHASE] = 1
+            out.append((PURCHASE, moment["x"], 1))
+    _drop_resolved(state)
+    return out
+
+
+def resolve_on_watermark(
+    state: UserState,
+    watermark_ms: int,
+    churn_horizon_ms: int,
+    purchase_horizon_ms: int,
+) -> list[Labelled]:
+    """Labels made known by the passing of each horizon on the watermark."""
+    out: list[Labelled] = []
+    for moment in state.pending:
+        if moment[CHURN] is None and moment["ts_ms"] + churn_horizon_ms <= watermark_ms:
+            moment[CHURN] = 1
+            out.append((CHURN, moment["x"], 1))
+        if moment[PURCHASE] is None and (
+            moment["ts_ms"] + purchase_horizon_ms <= watermark_ms
+        ):
+            moment[PURCHASE] = 0
+            out.append((PURCHASE, moment["x"], 0))
+    _drop_resolved(state)
+    return out
+
+
+def next_deadline_ms(
+    state: UserState, churn_horizon_ms: int, purchase_horizon_ms: int
+) -> int | None:
+    """The earliest watermark at which a pending label resolves by its horizon."""
+    deadlines: list[int] = []
+    for moment in state.pending:
+        if moment[CHURN] is None:
+            deadlines.append(moment["ts_ms"] + churn_horizon_ms)
+        if moment[PURCHASE] is None:
+            deadlines.append(moment["ts_ms"] + purchase_horizon_ms)
+    return min(deadlines) if deadlines else None
+
+
+def _drop_resolved(state: UserState) -> None:
+    pending: list[dict[str, Any]] = state.pending
+    if any(m[CHURN] is not None and m[PURCHASE] is not None for m in pending):
+        state.pending = [
+            m for m in pending if m[CHURN] is None or m[PURCHASE] is None
+        ]

@@ -1,0 +1,168 @@
+"""The Faust application: topics, the user table, agents, timers and web views.
+
+Flow: ``ingest`` reads raw bytes from ``clickstream``, rejects bad messages to the
+dead-letter topic and applies good events to the user table. An event whose message
+key or partition does not match its user is re-keyed through an internal topic, so
+every user lives on exactly one partition. A timer sends a tick into each owned
+partition of that internal topic; the tick runs the event-time sweep for that
+partition inside the stream, where table writes are allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+import faust
+import orjson
+from aiokafka.partitioner import murmur2
+
+from models.features import UserState
+from streams import codecs, topics
+from streams.errors import InvalidEvent
+from streams.events import parse_event
+from streams.pipeline import UserPipeline
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TICK_KEY = b"\x00lifecycle-tick"
+
+
+def partition_for(user_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a user's key."""
+    return (murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the app and wire its agents for the given settings."""
+    codecs.register()
+    n = settings.partitions
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{host}" for host in settings.bootstrap.split(",")],
+        store=settings.store,
+        datadir=settings.data_dir,
+        processing_guarantee=settings.processing_guarantee,
+        topic_partitions=n,
+        topic_replication_factor=settings.replication,
+        web_port=settings.web_port,
+        web_host="127.0.0.1",
+        web_bind="127.0.0.1",
+        producer_linger=0.02,
+        stream_wait_empty=False,
+        topic_allow_declare=True,
+        table_standby_replicas=0,
+    )
+
+    def raw_topic(name: str, internal: bool = False) -> faust.TopicT:
+        return app.topic(
+            name, key_serializer="raw", value_serializer="raw",
+            partitions=n, internal=internal,
+        )
+
+    clickstream = raw_topic(topics.CLICKSTREAM)
+    rekeyed = raw_topic(topics.REKEYED, internal=True)
+    outputs = {name: raw_topic(name) for name in topics.OUTPUT_TOPICS}
+    users = app.Table("users", partitions=n)
+    # Faust derives serializers from key/value types; ours are plain codecs. They
+    # are set before the changelog topic is first built, which reads them.
+    users.key_serializer = "lifecycle_utf8"
+    users.value_serializer = "lifecycle_user"
+    received: Counter[str] = Counter()
+
+    def publish(topic: str, key: str, value: dict[str, Any]) -> None:
+        outputs[topic].send_soon(key=key.encode(), value=orjson.dumps(value))
+
+    def write(state: UserState) -> None:
+        users[state.user_id] = state
+
+    pipeline = UserPipeline(settings, publish, write)
+    app.lifecycle_pipeline = pipeline  # reached by the web views and tests
+
+    def apply(event: dict[str, Any], partition: int) -> None:
+        user_id = event["user_id"]
+        state = pipeline.on_event(event, partition, users.get(user_id))
+        if state is not None:
+            users[user_id] = state
+
+    def reject(message: Any, exc: InvalidEvent) -> None:
+        pipeline.rejected[exc.reason] += 1
+        log.debug("rejected reason=%s offset=%s", exc.reason, message.offset)
+        outputs[topics.DLQ].send_soon(
+            key=message.key,
+            value=orjson.dumps(
+                topics.dead_letter(
+                    exc.reason, exc.detail, message.value, message.key,
+                    message.topic, message.partition, message.offset,
+                    int(time.time() * 1000),
+                )
+            ),
+        )
+
+    @app.agent(clickstream, name="ingest")
+    async def ingest(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            received["clickstream"] += 1
+            try:
+                parsed = parse_event(message.value)
+            except InvalidEvent as exc:
+                reject(message, exc)
+                continue
+            user_id = parsed["user_id"]
+            key = user_id.encode()
+            if message.key == key and message.partition == partition_for(user_id, n):
+                apply(parsed, message.partition)
+            else:
+                received["rekeyed_out"] += 1
+                await rekeyed.send(key=key, value=orjson.dumps(parsed))
+
+    indexed: set[int] = set()
+
+    @app.agent(rekeyed, name="rekeyed")
+    async def rekeyed_events(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            if message.key == TICK_KEY:
+                sweep_partition(message.partition)
+                continue
+            received["rekeyed_in"] += 1
+            apply(orjson.loads(message.value), message.partition)
+
+    def sweep_partition(partition: int) -> None:
+        if partition not in indexed:
+            pipeline.reindex(
+                partition,
+                (s for s in users.values() if s.partition == partition),
+            )
+            indexed.add(partition)
+        looked = pipeline.sweep(partition, users.get)
+        if looked:
+            log.debug("sweep partition=%d users=%d", partition, looked)
+
+    owned_before: set[int] = set()
+
+    @app.timer(interval=settings.sweep_interval_s)
+    async def send_ticks() -> None:
+        if app.rebalancing or app.in_recovery:
+            return
+        owned = {
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == topics.REKEYED
+        }
+        if owned != owned_before:
+            # Rows recovered for new partitions are not in the sweep index yet.
+            indexed.clear()
+            owned_before.clear()
+            owned_before.update(owned)
+        for partition in sorted(owned):
+            await rekeyed.send(key=TICK_KEY, value=b"", partition=partition)
+
+    from streams import web
+
+    web.register(app, users, pipeline, received)
+    return app

@@ -1,0 +1,259 @@
+"""What the worker does with one event and with the passing of event time.
+
+The Faust agents in :mod:`streams.app` stay thin: they hand each normalised event to
+:meth:`UserPipeline.on_event` and call :meth:`UserPipeline.sweep` on a timer. The
+pipeline reads and writes user rows through two callables, so it runs the same in
+tests without a broker.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from models.alerts import close_on_activity, should_alert
+from models.features import UserState, apply_event, feature_values, is_duplicate
+from models.labels import (
+    CHURN,
+    PURCHASE,
+    add_moment,
+    next_deadline_ms,
+    resolve_on_event,
+    resolve_on_watermark,
+)
+from models.recommend import CoOccurrence
+from models.scoring import Scorer
+from streams import topics
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, str, dict[str, Any]], None]
+WriteRow = Callable[[UserState], None]
+
+# Event types that express interest in an item, and so feed recommendations.
+ITEM_SIGNALS = frozenset({"view", "cart_add", "favorite", "purchase"})
+# A user is scored again on activity no sooner than this much event time later.
+SCORE_INTERVAL_MS = 300_000
+
+
+class Watermark:
+    """Highest event time seen by this worker, minus the grace period."""
+
+    def __init__(self, grace_ms: int) -> None:
+        self.grace_ms = grace_ms
+        self.max_ts_ms = 0
+
+    def observe(self, event_ts_ms: int) -> None:
+        if event_ts_ms > self.max_ts_ms:
+            self.max_ts_ms = event_ts_ms
+
+    @property
+    def value_ms(self) -> int:
+        return self.max_ts_ms - self.grace_ms if self.max_ts_ms else 0
+
+
+class UserPipeline:
+    """Per-user features, scoring, labels, alerts and recommendations."""
+
+    def __init__(self, settings: Settings, publish: Publish, write: WriteRow) -> None:
+        self.settings = settings
+        self.publish = publish
+        self.write = write
+        self.scorer = Scorer()
+        self.recommender = CoOccurrence()
+        self.watermark = Watermark(int(settings.grace_s * 1000))
+        self.counts: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self._gap_ms = int(settings.session_gap_s * 1000)
+        self._churn_h_ms = int(settings.churn_horizon_s * 1000)
+        self._buy_h_ms = int(settings.purchase_horizon_s * 1000)
+        self._dedup_ms = int(settings.dedup_window_s * 1000)
+        self._rec_ms = int(settings.recommend_interval_s * 1000)
+        # Per partition, a min-heap of (due event time, user id): when each user
+        # next needs a look. Stale entries are skipped when popped.
+        self._due: dict[int, list[tuple[int, str]]] = {}
+
+    # -- events -------------------------------------------------------------
+
+    def on_event(
+        self, event: dict[str, Any], partition: int, state: UserState | None
+    ) -> UserState | None:
+        """Apply one normalised event; return the row to store (None: unchanged)."""
+        user_id = event["user_id"]
+        ts_ms = event["event_ts_ms"]
+        kind = event["event_type"]
+        if state is None:
+            state = UserState(user_id, partition)
+            self.counts["users_new"] += 1
+        state.partition = partition
+
+        if is_duplicate(
+            state, event["event_id"], ts_ms, self._dedup_ms,
+            self.settings.dedup_max_ids,
+        ):
+            self.counts["duplicates"] += 1
+            return None
+        self.counts["events"] += 1
+        self.watermark.observe(ts_ms)
+
+        # Labels first: this event is the outcome of earlier scoring moments.
+        for target, x, y in resolve_on_event(
+            state, ts_ms, kind == "purchase", self._churn_h_ms, self._buy_h_ms
+        ):
+            self.scorer.learn(target, x, y)
+            self.counts[f"labels_{target}"] += 1
+        close_on_activity(state)
+
+        recent_before = list(state.recent_items)
+        apply_event(state, event, self._gap_ms)
+
+        if state.n_events == 1 or ts_ms - state.last_moment_ms >= SCORE_INTERVAL_MS:
+            self._score(state, ts_ms, "activity")
+
+        item_id = event.get("item_id")
+        if item_id is not None and kind in ITEM_SIGNALS:
+            self.recommender.observe(item_id, recent_before)
+            self._maybe_recommend(state, ts_ms)
+
+        self._schedule(state)
+        return state
+
+    # -- event time passing -------------------------------------------------
+
+    def sweep(
+        self, partition: int, rows: Callable[[str], UserState | None]
+    ) -> int:
+        """Evaluate the partition's users whose session ended or labels fell due.
+
+        Runs on the watermark, so a user who went silent is still scored, labelled
+        and, if at risk, alerted. Returns the number of users looked at.
+        """
+        watermark_ms = self.watermark.value_ms
+        due = self._due.setdefault(partition, [])
+        looked = 0
+        while due and due[0][0] <= watermark_ms:
+            _, user_id = heapq.heappop(due)
+            state = rows(user_id)
+            if state is None or state.partition != partition:
+                continue
+            if self._due_ms(state) > watermark_ms:
+                continue
+            looked += 1
+            self._evaluate_silent(state, watermark_ms)
+            self.write(state)
+            self._schedule(state)
+        return looked
+
+    def reindex(self, partition: int, states: Iterable[UserState]) -> None:
+        """Rebuild a partition's due-heap from its rows (after recovery)."""
+        self._due[partition] = []
+        for state in states:
+            self._schedule(state)
+        log.info(
+            "sweep index rebuilt partition=%d users=%d",
+            partition, len(self._due[partition]),
+        )
+
+    def _evaluate_silent(self, state: UserState, watermark_ms: int) -> None:
+        for target, x, y in resolve_on_watermark(
+            state, watermark_ms, self._churn_h_ms, self._buy_h_ms
+        ):
+            self.scorer.learn(target, x, y)
+            self.counts[f"labels_{target}"] += 1
+
+        session_end_ms = state.last_ts_ms + self._gap_ms
+        if not state.scored_session_end and session_end_ms <= watermark_ms:
+            state.scored_session_end = True
+            scores = self._score(state, session_end_ms, "session_end")
+            self._maybe_alert(state, scores, session_end_ms)
+
+    # -- decisions ----------------------------------------------------------
+
+    def _score(self, state: UserState, at_ms: int, moment: str) -> dict[str, float]:
+        x = feature_values(state, at_ms)
+        scores = self.scorer.score(x)
+        dropped = add_moment(state, at_ms, x)
+        if dropped:
+            self.counts["moments_dropped"] += dropped
+        state.last_scores = {
+            "ts_ms": at_ms, CHURN: scores[CHURN], PURCHASE: scores[PURCHASE]
+        }
+        self.counts["scores"] += 1
+        self.publish(
+            topics.USER_SCORES,
+            state.user_id,
+            topics.user_score(
+                state.user_id, at_ms, moment, scores[CHURN], scores[PURCHASE],
+                self.scorer.versions(), state.n_events, state.last_ts_ms,
+            ),
+        )
+        return scores
+
+    def _maybe_alert(
+        self, state: UserState, scores: dict[str, float], at_ms: int
+    ) -> None:
+        if self.scorer.learned[CHURN] < self.settings.alert_min_labels:
+            return
+        episode = should_alert(
+            state, scores[CHURN], at_ms, self.settings.churn_threshold,
+            self.settings.churn_rearm, self.settings.alert_min_events,
+        )
+        if episode is None:
+            return
+        self.counts["alerts"] += 1
+        self.publish(
+            topics.CHURN_ALERTS,
+            state.user_id,
+            topics.churn_alert(
+                state.user_id, episode, at_ms, scores[CHURN], scores[PURCHASE],
+                self.settings.churn_threshold, state.last_ts_ms, state.n_events,
+                state.purchases, state.monetary_total, self.scorer.versions(),
+            ),
+        )
+
+    def _maybe_recommend(self, state: UserState, at_ms: int) -> None:
+        if state.last_rec_ms and at_ms - state.last_rec_ms < self._rec_ms:
+            return
+        k = self.settings.recommend_k
+        items = self.recommender.recommend(state.recent_items, k)
+        if not items:
+            return
+        state.last_rec_ms = at_ms
+        self.counts["recommendations"] += 1
+        self.publish(
+            topics.RECOMMENDATIONS,
+            state.user_id,
+            topics.recommendation(
+                state.user_id, at_ms, items, state.recent_items[-5:]
+            ),
+        )
+
+    # -- scheduling ---------------------------------------------------------
+
+    def _due_ms(self, state: UserState) -> int:
+        candidates = []
+        if not state.scored_session_end:
+            candidates.append(state.last_ts_ms + self._gap_ms)
+        deadline = next_deadline_ms(state, self._churn_h_ms, self._buy_h_ms)
+        if deadline is not None:
+            candidates.append(deadline)
+        return min(candidates) if candidates else -1
+
+    def _schedule(self, state: UserState) -> None:
+        due_ms = self._due_ms(state)
+        if due_ms >= 0:
+            heap = self._due.setdefault(state.partition, [])
+            heapq.heappush(heap, (due_ms, state.user_id))
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "counts": dict(self.counts),
+            "rejected": dict(self.rejected),
+            "watermark_ms": self.watermark.value_ms,
+            "models": self.scorer.report(),
+            "model_versions": self.scorer.versions(),
+        }

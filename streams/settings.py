@@ -1,0 +1,139 @@
+"""One settings object for every command, read from the environment and validated.
+
+Each field names its environment variable in the comment beside it. Durations carry
+their unit in the name. Nothing here is secret today; if a field ever is, keep it out
+of ``describe()``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+
+from streams.errors import ConfigError
+
+DEFAULT_BROKER_PORT = 9092
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # KAFKA_BOOTSTRAP: "host:port[,host:port]" of an existing Kafka. When unset, the
+    # commands that need a broker start the bundled one on 127.0.0.1.
+    kafka_bootstrap: str | None = None
+    # LIFECYCLE_BROKER_PORT: port of the bundled broker when KAFKA_BOOTSTRAP is unset.
+    broker_port: int = DEFAULT_BROKER_PORT
+    # LIFECYCLE_APP_ID: Faust application id, also the consumer group id.
+    app_id: str = "lifecycle"
+    # LIFECYCLE_PARTITIONS: partitions of the topics lifecycle creates. An existing
+    # clickstream topic keeps its own count and the worker follows it.
+    partitions: int = 4
+    # LIFECYCLE_REPLICATION: replication factor of the topics lifecycle creates.
+    replication: int = 1
+    # LIFECYCLE_DATA_DIR: where the worker keeps local state (table stores).
+    data_dir: str = "var/lifecycle"
+    # LIFECYCLE_STORE: Faust table store URL, "memory://" or "rocksdb://".
+    store: str = "memory://"
+    # LIFECYCLE_WEB_PORT: port of the worker's HTTP server (JSON views, stats).
+    web_port: int = 6066
+    # LIFECYCLE_PROCESSING_GUARANTEE: "at_least_once" or "exactly_once" (the latter
+    # needs Kafka transactions, which Apache Kafka has and some brokers lack).
+    processing_guarantee: str = "at_least_once"
+    # LIFECYCLE_GRACE_S: event-time grace; the watermark is the highest event time
+    # seen minus this.
+    grace_s: float = 60.0
+    # LIFECYCLE_SESSION_GAP_S: inactivity that ends a session without a session id.
+    session_gap_s: float = 1800.0
+    # LIFECYCLE_CHURN_HORIZON_S: a user with no activity for this long after a scoring
+    # moment counts as churned for that moment.
+    churn_horizon_s: float = 3600.0
+    # LIFECYCLE_PURCHASE_HORIZON_S: a purchase within this long after a scoring moment
+    # labels that moment positive for purchase propensity.
+    purchase_horizon_s: float = 3600.0
+    # LIFECYCLE_CHURN_THRESHOLD: churn risk at or above which an alert opens.
+    churn_threshold: float = 0.7
+    # LIFECYCLE_CHURN_REARM: churn risk below which an open alert episode closes.
+    churn_rearm: float = 0.5
+    # LIFECYCLE_ALERT_MIN_EVENTS: users with fewer events never raise alerts.
+    alert_min_events: int = 3
+    # LIFECYCLE_ALERT_MIN_LABELS: the churn model must have learned this many labelled
+    # examples before its scores may raise alerts.
+    alert_min_labels: int = 200
+    # LIFECYCLE_SWEEP_INTERVAL_S: wall-clock period of the inactivity sweep.
+    sweep_interval_s: float = 2.0
+    # LIFECYCLE_RECOMMEND_K: items per recommendation message.
+    recommend_k: int = 5
+    # LIFECYCLE_RECOMMEND_INTERVAL_S: event time between two recommendation messages
+    # for one user.
+    recommend_interval_s: float = 600.0
+    # LIFECYCLE_DEDUP_WINDOW_S: event ids of a user's events this close to the user's
+    # newest event are remembered for de-duplication.
+    dedup_window_s: float = 86400.0
+    # LIFECYCLE_DEDUP_MAX_IDS: cap on remembered event ids per user.
+    dedup_max_ids: int = 4096
+    # LIFECYCLE_LOG_LEVEL: log level of every command.
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from environment variables, validating every value."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            name = env_name(field.name)
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _convert(name, raw, field.type)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **changes: object) -> Settings:
+        settings = replace(self, **changes)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.partitions < 1:
+            raise ConfigError("LIFECYCLE_PARTITIONS must be at least 1")
+        if self.processing_guarantee not in ("at_least_once", "exactly_once"):
+            raise ConfigError(
+                "LIFECYCLE_PROCESSING_GUARANTEE must be at_least_once or exactly_once"
+            )
+        if not 0.0 < self.churn_rearm <= self.churn_threshold < 1.0:
+            raise ConfigError(
+                "need 0 < LIFECYCLE_CHURN_REARM <= LIFECYCLE_CHURN_THRESHOLD < 1"
+            )
+        for name in ("grace_s", "session_gap_s", "churn_horizon_s",
+                     "purchase_horizon_s", "sweep_interval_s", "dedup_window_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{env_name(name)} must be positive")
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers every client should use."""
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        return f"127.0.0.1:{self.broker_port}"
+
+    def describe(self) -> str:
+        """One log line with every setting, as key=value."""
+        return " ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
+
+
+def env_name(field_name: str) -> str:
+    if field_name == "kafka_bootstrap":
+        return "KAFKA_BOOTSTRAP"
+    return "LIFECYCLE_" + field_name.upper()
+
+
+def _convert(name: str, raw: str, type_name: object) -> object:
+    kind = str(type_name)
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    return raw

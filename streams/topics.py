@@ -1,0 +1,123 @@
+"""Topic names and the JSON messages lifecycle publishes (contract v1).
+
+docs/topics.md documents every field; a change to any builder here is a change to a
+public contract and needs a new schema_version or an additive, documented field.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+CLICKSTREAM = "clickstream"
+DLQ = "clickstream-dlq"
+USER_SCORES = "user-scores"
+CHURN_ALERTS = "churn-alerts"
+RECOMMENDATIONS = "recommendations"
+# Internal: events whose key or partition did not match their user are re-keyed here.
+REKEYED = "lifecycle-events-rekeyed"
+
+OUTPUT_TOPICS = (USER_SCORES, CHURN_ALERTS, RECOMMENDATIONS, DLQ)
+SCHEMA_VERSION = 1
+
+
+def dead_letter(
+    reason: str,
+    error: str,
+    raw_value: bytes | None,
+    raw_key: bytes | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    rejected_at_ms: int,
+) -> dict[str, Any]:
+    """A rejected message with why, where it came from and its original bytes."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "reason": reason,
+        "error": error,
+        "source_topic": topic,
+        "source_partition": partition,
+        "source_offset": offset,
+        "rejected_at_ms": rejected_at_ms,
+        "original_key_b64": _b64(raw_key),
+        "original_value_b64": _b64(raw_value),
+    }
+
+
+def user_score(
+    user_id: str,
+    scored_ts_ms: int,
+    moment: str,
+    churn_risk: float,
+    purchase_propensity: float,
+    model_versions: dict[str, str],
+    n_events: int,
+    last_event_ts_ms: int,
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "user_id": user_id,
+        "scored_ts_ms": scored_ts_ms,
+        "moment": moment,
+        "churn_risk": round(churn_risk, 6),
+        "purchase_propensity": round(purchase_propensity, 6),
+        "model_versions": model_versions,
+        "n_events": n_events,
+        "last_event_ts_ms": last_event_ts_ms,
+    }
+
+
+def churn_alert(
+    user_id: str,
+    episode: int,
+    alert_ts_ms: int,
+    churn_risk: float,
+    purchase_propensity: float,
+    threshold: float,
+    last_event_ts_ms: int,
+    n_events: int,
+    purchases: int,
+    monetary_total: float,
+    model_versions: dict[str, str],
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "alert_id": f"{user_id}:{episode}",
+        "user_id": user_id,
+        "episode": episode,
+        "alert_ts_ms": alert_ts_ms,
+        "churn_risk": round(churn_risk, 6),
+        "purchase_propensity": round(purchase_propensity, 6),
+        "threshold": threshold,
+        "last_event_ts_ms": last_event_ts_ms,
+        "inactive_s": round(max(alert_ts_ms - last_event_ts_ms, 0) / 1000.0, 3),
+        "n_events": n_events,
+        "purchases": purchases,
+        "monetary_total": round(monetary_total, 2),
+        "model_versions": model_versions,
+    }
+
+
+def recommendation(
+    user_id: str,
+    generated_ts_ms: int,
+    items: list[tuple[str, float, str]],
+    based_on: list[str],
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "rec_id": f"{user_id}:{generated_ts_ms}",
+        "user_id": user_id,
+        "generated_ts_ms": generated_ts_ms,
+        "items": [
+            {"item_id": item, "score": round(score, 4), "reason": reason}
+            for item, score, reason in items
+        ],
+        "based_on": based_on,
+        "model_version": "cooccurrence-v1",
+    }
+
+
+def _b64(raw: bytes | None) -> str | None:
+    return None if raw is None else base64.b64encode(raw).decode("ascii")

@@ -1,0 +1,63 @@
+"""The worker's HTTP views: counters for operators, one user's state, the models."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from models.features import FEATURE_NAMES, UserState, feature_values
+from streams.pipeline import UserPipeline
+
+
+def register(
+    app: faust.App,
+    users: faust.Table,
+    pipeline: UserPipeline,
+    received: Counter[str],
+) -> None:
+    """Attach the views to the app."""
+
+    @app.page("/stats/")
+    class Stats(View):
+        async def get(self, request: Request) -> Response:
+            body = pipeline.stats()
+            body["received"] = dict(received)
+            body["rejected_total"] = sum(pipeline.rejected.values())
+            body["users_local"] = sum(1 for _ in users.keys())
+            return self.json(body)
+
+    @app.page("/models/")
+    class Models(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(
+                {
+                    "models": pipeline.scorer.report(),
+                    "model_versions": pipeline.scorer.versions(),
+                    "feature_names": list(FEATURE_NAMES),
+                }
+            )
+
+    @app.page("/users/{user_id}/")
+    class User(View):
+        @app.table_route(table=users, match_info="user_id")
+        async def get(self, request: Request, user_id: str) -> Response:
+            state = users.get(user_id)
+            if state is None:
+                return self.json({"error": f"unknown user_id={user_id}"}, status=404)
+            return self.json(user_view(state, pipeline.watermark.value_ms))
+
+
+def user_view(state: UserState, watermark_ms: int) -> dict[str, Any]:
+    at_ms = max(watermark_ms, state.last_ts_ms)
+    body = state.to_dict()
+    body.pop("seen")
+    body.pop("pending")
+    body["pending_moments"] = len(state.pending)
+    body["features_at_ms"] = at_ms
+    body["features"] = dict(
+        zip(FEATURE_NAMES, feature_values(state, at_ms), strict=True)
+    )
+    return body
