@@ -34,7 +34,8 @@ class CoOccurrence:
             self._bump(other, item_id)
 
         self._observed_since_top += 1
-        if self._observed_since_top >= 1000 or not self._top:
+        # While few items are known the list is cheap to rebuild, and it matters.
+        if self._observed_since_top >= 1000 or len(self._top) < 50:
             self._refresh_top()
         if len(self.popularity) > self.max_items * 1.2:
             self._forget_rare()

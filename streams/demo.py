@@ -1,0 +1,342 @@
+"""`lifecycle demo`: broker, worker and a real dataset replayed, outputs shown live.
+
+The demo starts what it needs (the bundled broker unless KAFKA_BOOTSTRAP is set, one
+worker process), replays a dataset with its own event times, prints churn alerts and
+recommendations as they arrive, stops everything it started and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams import topics
+from streams.broker import Broker
+from streams.errors import LifecycleError
+from streams.settings import Settings, env_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DatasetPreset:
+    """Where a dataset lives and how to replay it so the demo ends in minutes."""
+
+    folder: str
+    filename: str
+    fmt: str
+    speed: float
+    overrides: dict[str, Any]
+    obtain: str
+
+
+DAY_S = 86_400.0
+PRESETS = {
+    # Two hours of clicks: replayed at 120x, horizons of half an hour.
+    "taobao": DatasetPreset(
+        "taobao-userbehavior", "UserBehavior_head110k.csv", "taobao", 120.0,
+        {"churn_horizon_s": 1800.0, "purchase_horizon_s": 1800.0,
+         "session_gap_s": 900.0, "grace_s": 30.0},
+        "Tianchi data set 649 (User Behavior Data from Taobao); see SOURCE.md",
+    ),
+    # Eighteen months of purchases, dates only: horizons of a quarter.
+    "cdnow": DatasetPreset(
+        "cdnow", "CDNOW_master.txt", "cdnow", 400_000.0,
+        {"churn_horizon_s": 90 * DAY_S, "purchase_horizon_s": 90 * DAY_S,
+         "session_gap_s": 3600.0, "grace_s": DAY_S, "alert_min_events": 2,
+         "recommend_interval_s": 30 * DAY_S},
+        "the lifetimes package (lifetimes/datasets/CDNOW_master.txt) or "
+        "Bruce Hardie's site",
+    ),
+    # Two years of a UK shop: horizons of a quarter.
+    "online-retail": DatasetPreset(
+        "online-retail", "online_retail_II_2009-2011.csv.gz", "online-retail",
+        300_000.0,
+        {"churn_horizon_s": 90 * DAY_S, "purchase_horizon_s": 90 * DAY_S,
+         "session_gap_s": 3600.0, "grace_s": DAY_S, "alert_min_events": 5,
+         "recommend_interval_s": 7 * DAY_S},
+        "the UCI Machine Learning Repository, Online Retail II (id 502)",
+    ),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", choices=sorted(PRESETS), default="taobao")
+    parser.add_argument("--data", type=Path, help="dataset file (default: looked up)")
+    parser.add_argument(
+        "--data-root", type=Path,
+        help="folder holding the datasets (default ../shared/data)",
+    )
+    parser.add_argument(
+        "--speed", help="event-time speed-up, or 'max' (default per dataset)"
+    )
+    parser.add_argument("--limit", type=int, help="send at most this many events")
+    parser.add_argument(
+        "--show", type=int, default=10,
+        help="alerts and recommendations printed per second at most (default 10)",
+    )
+    parser.add_argument("--json", action="store_true", help="print summary as JSON")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path("var/demo"),
+        help="where logs and state go (default var/demo)",
+    )
+
+
+def find_dataset(args: argparse.Namespace, preset: DatasetPreset) -> Path:
+    if args.data:
+        if not args.data.exists():
+            raise LifecycleError(f"--data {args.data} does not exist")
+        return args.data
+    roots = [args.data_root] if args.data_root else [
+        Path.cwd().parent / "shared" / "data",
+        Path(__file__).resolve().parents[2] / "shared" / "data",
+    ]
+    for root in roots:
+        candidate = root / preset.folder / preset.filename
+        if candidate.exists():
+            return candidate
+    looked = ", ".join(str(r / preset.folder / preset.filename) for r in roots)
+    raise LifecycleError(
+        f"dataset {args.dataset} not found (looked at {looked}). Obtain "
+        f"{preset.filename} from {preset.obtain}, then pass --data PATH."
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class OutputWatch:
+    """Counts and prints churn alerts and recommendations as they arrive."""
+
+    bootstrap: str
+    show_per_s: int
+    counts: Counter[str] = field(default_factory=Counter)
+    stop: threading.Event = field(default_factory=threading.Event)
+    _shown_in_second: int = 0
+    _second: int = 0
+    _hidden: int = 0
+
+    def run(self) -> None:
+        from kafka import KafkaConsumer
+
+        consumer = KafkaConsumer(
+            topics.CHURN_ALERTS, topics.RECOMMENDATIONS,
+            bootstrap_servers=self.bootstrap, auto_offset_reset="earliest",
+            enable_auto_commit=False, group_id=None, consumer_timeout_ms=500,
+        )
+        try:
+            while not self.stop.is_set():
+                for message in consumer:
+                    self._show(message.topic, orjson.loads(message.value))
+                    if self.stop.is_set():
+                        break
+        finally:
+            consumer.close()
+
+    def _show(self, topic: str, body: dict[str, Any]) -> None:
+        self.counts[topic] += 1
+        second = int(time.monotonic())
+        if second != self._second:
+            if self._hidden:
+                print(f"  ... {self._hidden} more not shown", flush=True)
+            self._second, self._shown_in_second, self._hidden = second, 0, 0
+        if self._shown_in_second >= self.show_per_s:
+            self._hidden += 1
+            return
+        self._shown_in_second += 1
+        print(format_output(topic, body), flush=True)
+
+
+def format_output(topic: str, body: dict[str, Any]) -> str:
+    if topic == topics.CHURN_ALERTS:
+        return (
+            f"ALERT user={body['user_id']} churn_risk={body['churn_risk']:.3f} "
+            f"inactive={body['inactive_s'] / 3600:.1f}h events={body['n_events']} "
+            f"spent={body['monetary_total']}"
+        )
+    items = " ".join(
+        f"{i['item_id']}({i['reason'][0]})" for i in body["items"]
+    )
+    return f"REC   user={body['user_id']} items={items}"
+
+
+def worker_stats(port: int) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/stats/", timeout=2
+        ) as response:
+            return json.loads(response.read())
+    except OSError:
+        return None
+
+
+def start_worker(
+    settings: Settings, overrides: dict[str, Any], workdir: Path, web_port: int
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env["KAFKA_BOOTSTRAP"] = settings.bootstrap
+    env[env_name("web_port")] = str(web_port)
+    env[env_name("data_dir")] = str(workdir / "state")
+    for name, value in overrides.items():
+        env[env_name(name)] = str(value)
+    log_file = open(workdir / "worker.log", "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"],
+        env=env, stdout=log_file, stderr=subprocess.STDOUT,
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_until(predicate: Any, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise LifecycleError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.replay.command import parse_speed, replay_file
+
+    preset = PRESETS[args.dataset]
+    path = find_dataset(args, preset)
+    speed = parse_speed(args.speed) if args.speed else preset.speed
+    workdir = args.workdir / time.strftime("%Y%m%d-%H%M%S")
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    broker = None
+    if not settings.kafka_bootstrap:
+        port = free_port() if not os.environ.get(env_name("broker_port")) else (
+            settings.broker_port
+        )
+        broker = Broker(port, workdir / "broker.log")
+        broker.start()
+        settings = settings.with_overrides(kafka_bootstrap=broker.bootstrap)
+    settings = settings.with_overrides(**preset.overrides)
+
+    web_port = free_port()
+    worker = None
+    watch = OutputWatch(settings.bootstrap, args.show)
+    watcher = threading.Thread(target=watch.run, name="output-watch", daemon=True)
+    try:
+        from streams.worker import prepare
+
+        prepare(settings)
+        worker = start_worker(settings, preset.overrides, workdir, web_port)
+        wait_until(lambda: worker_stats(web_port), 90, "the worker to start")
+        watcher.start()
+        print(
+            f"demo dataset={args.dataset} file={path} speed={speed or 'max'} "
+            f"bootstrap={settings.bootstrap} web=http://127.0.0.1:{web_port}/stats/ "
+            f"logs={workdir}",
+            flush=True,
+        )
+
+        started = time.monotonic()
+        result = replay_file(
+            settings, path, preset.fmt, topic=topics.CLICKSTREAM, speed=speed,
+            limit=args.limit, from_ms=None, to_ms=None, mapping=None,
+            type_mapping=None, progress=False,
+        )
+        stats = wait_until(
+            lambda: _caught_up(web_port, result.sent), 1800, "the worker to catch up"
+        )
+        elapsed_s = time.monotonic() - started
+        # Let one more sweep run, so silent users at the final watermark count.
+        time.sleep(settings.sweep_interval_s * 2 + 1)
+        stats = worker_stats(web_port) or stats
+        time.sleep(1.0)
+        summary = build_summary(args.dataset, result, stats, watch.counts, elapsed_s)
+    finally:
+        watch.stop.set()
+        if worker is not None:
+            stop_process(worker)
+        if broker is not None:
+            broker.stop()
+    print_summary(summary, args.json)
+    return 0 if result.failed == 0 else 1
+
+
+def _caught_up(web_port: int, sent: int) -> dict[str, Any] | None:
+    stats = worker_stats(web_port)
+    if stats and stats["received"].get("clickstream", 0) >= sent:
+        return stats
+    return None
+
+
+def build_summary(
+    dataset: str, result: Any, stats: dict[str, Any], shown: Counter[str],
+    elapsed_s: float,
+) -> dict[str, Any]:
+    counts = stats["counts"]
+    rejected = Counter(result.skipped)
+    rejected.update({f"send_{k}": v for k, v in result.failures.items()})
+    rejected.update({f"worker_{k}": v for k, v in stats["rejected"].items()})
+    return {
+        "dataset": dataset,
+        "rows_read": result.rows,
+        "events_in": result.sent,
+        "rejected": dict(rejected),
+        "duplicates": counts.get("duplicates", 0),
+        "users": stats["users_local"],
+        "scores": counts.get("scores", 0),
+        "alerts": counts.get("alerts", 0),
+        "recommendations": counts.get("recommendations", 0),
+        "labels": {
+            "churn": counts.get("labels_churn", 0),
+            "purchase": counts.get("labels_purchase", 0),
+        },
+        "models": stats["models"],
+        "seconds": round(elapsed_s, 1),
+        "events_per_s": round(result.sent / elapsed_s, 1) if elapsed_s else None,
+        "outputs_seen": dict(shown),
+    }
+
+
+def print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    print("\nsummary")
+    for key in ("dataset", "rows_read", "events_in", "duplicates", "users",
+                "scores", "alerts", "recommendations", "seconds", "events_per_s"):
+        print(f"  {key:<16} {summary[key]}")
+    print("  rejected")
+    for reason, count in sorted(summary["rejected"].items()) or [("none", 0)]:
+        print(f"    {reason:<24} {count}")
+    for target, report in summary["models"].items():
+        print(
+            f"  model {target:<9} learned={report['learned']} "
+            f"rolling_auc={report['rolling_auc']} log_loss={report['log_loss']}"
+        )

@@ -1,0 +1,143 @@
+"""A real worker on a real broker: what each output topic holds for given input."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+
+from tests.integration.conftest import produce, read_json, wait_for
+
+pytestmark = pytest.mark.integration
+
+T0_S = 1_511_658_000  # 2017-11-26T01:00:00Z
+MIN_S = 60
+
+
+def msg(user_id, kind, ts, **extra):
+    body = {"user_id": user_id, "event_type": kind, "event_ts": ts, **extra}
+    return (str(user_id).encode(), orjson.dumps(body))
+
+
+BAD = {
+    "invalid_json": (b"bad", b'{"user_id": "x", "event_type": '),
+    "invalid_encoding": (b"bad", b"\xff\xfe\x00garbage"),
+    "missing_field": (
+        b"bad", orjson.dumps({"event_type": "view", "event_ts": T0_S})
+    ),
+    "invalid_field": (
+        b"bad",
+        orjson.dumps(
+            {"user_id": "p", "event_type": "view", "event_ts": T0_S, "price": "abc"}
+        ),
+    ),
+}
+
+
+def test_good_bad_and_duplicate_events_land_where_they_belong(kafka, start_worker):
+    worker = start_worker(
+        LIFECYCLE_SESSION_GAP_S="300",
+        LIFECYCLE_GRACE_S="1",
+        LIFECYCLE_CHURN_THRESHOLD="0.01",
+        LIFECYCLE_CHURN_REARM="0.01",
+        LIFECYCLE_ALERT_MIN_LABELS="0",
+        LIFECYCLE_ALERT_MIN_EVENTS="2",
+    )
+
+    # User "a" teaches the worker that i1 and i2 go together.
+    first = [
+        msg("a", "view", T0_S, item_id="i1", event_id="a1"),
+        msg("a", "view", T0_S + 1, item_id="i2", event_id="a2"),
+    ]
+    produce(kafka, "clickstream", first)
+    worker.wait_received(len(first))
+
+    # The same instant in seconds and in milliseconds, a duplicate, bad input, an
+    # integer user id, an unkeyed message, then a user who goes quiet while "b"
+    # keeps the watermark moving.
+    second = [
+        msg("s", "view", T0_S, event_id="s-seconds"),
+        msg("s", "view", T0_S * 1000, event_id="s-millis"),
+        msg("s", "view", T0_S, event_id="s-seconds"),  # duplicate
+        *BAD.values(),
+        msg(42, "purchase", T0_S + 5, price=9.5, quantity=2, event_id="n1"),
+        (None, orjson.dumps({"user_id": "nokey", "event_type": "view",
+                             "event_ts": T0_S})),
+        msg("q", "view", T0_S + 2 * MIN_S, item_id="i1", event_id="q1"),
+        msg("q", "cart_add", T0_S + 3 * MIN_S, item_id="i9", price=4.0,
+            event_id="q2"),
+        *(msg("b", "view", T0_S + m * MIN_S, event_id=f"b{m}") for m in range(4, 40)),
+    ]
+    produce(kafka, "clickstream", second)
+    stats = worker.wait_received(len(first) + len(second))
+
+    # Dead letters: one per bad message, with the reason and the original bytes.
+    dlq = wait_for(lambda: _at_least(read_json(kafka, "clickstream-dlq"), 4), 30,
+                   "dead letters", worker)
+    assert sorted(d["reason"] for d in dlq) == sorted(BAD)
+    for letter in dlq:
+        assert letter["schema_version"] == 1
+        sent = BAD[letter["reason"]][1]
+        assert base64.b64decode(letter["original_value_b64"]) == sent
+        assert letter["source_topic"] == "clickstream"
+        assert letter["error"]
+
+    # Duplicates are counted, not applied; seconds and ms are the same instant.
+    stats = wait_for(lambda: _stats_when(worker, 2 + 2 + 1 + 1 + 2 + 36), 30,
+                     "events applied", worker)
+    assert stats["counts"]["duplicates"] == 1
+    assert stats["rejected"] == {reason: 1 for reason in BAD}
+    s_user = worker.get("/users/s/")
+    assert s_user["n_events"] == 2
+    assert s_user["first_ts_ms"] == s_user["last_ts_ms"] == T0_S * 1000
+    assert worker.get("/users/42/")["monetary_total"] == 19.0
+    assert worker.get("/users/nokey/")["n_events"] == 1
+
+    # Scores: every user scored, each score a probability naming its models.
+    scores = wait_for(
+        lambda: _users_in(read_json(kafka, "user-scores"), {"a", "s", "42", "q", "b"}),
+        30, "scores", worker,
+    )
+    for score in scores:
+        assert score["schema_version"] == 1
+        assert 0.0 < score["churn_risk"] < 1.0
+        assert 0.0 < score["purchase_propensity"] < 1.0
+        assert set(score["model_versions"]) == {"churn", "purchase"}
+
+    # Recommendations: "q" viewed i1, so i2 (seen with i1 by "a") comes first.
+    recs = wait_for(
+        lambda: [r for r in read_json(kafka, "recommendations") if r["user_id"] == "q"],
+        30, "a recommendation for q", worker,
+    )
+    assert recs[0]["items"][0]["item_id"] == "i2"
+    assert recs[0]["items"][0]["reason"] == "co_occurrence"
+
+    # Churn alert: "q" went quiet after a cart; one alert, at its session end.
+    alerts = wait_for(
+        lambda: [a for a in read_json(kafka, "churn-alerts") if a["user_id"] == "q"],
+        30, "an alert for q", worker,
+    )
+    assert len(alerts) == 1
+    assert alerts[0]["alert_id"] == "q:1"
+    assert alerts[0]["last_event_ts_ms"] == (T0_S + 3 * MIN_S) * 1000
+    assert alerts[0]["alert_ts_ms"] == (T0_S + 3 * MIN_S + 300) * 1000
+    # Users with a single event stay below LIFECYCLE_ALERT_MIN_EVENTS=2.
+    alerted = {a["user_id"] for a in read_json(kafka, "churn-alerts")}
+    assert alerted.isdisjoint({"42", "nokey"})
+    assert "q" in alerted
+
+
+def _at_least(items, n):
+    return items if len(items) >= n else None
+
+
+def _stats_when(worker, applied):
+    stats = worker.stats()
+    if stats and stats["counts"].get("events", 0) >= applied:
+        return stats
+    return None
+
+
+def _users_in(scores, users):
+    return scores if users <= {s["user_id"] for s in scores} else None

@@ -1,0 +1,82 @@
+"""Scoring moments get labels in event time; alerts open once per episode."""
+
+from models.alerts import close_on_activity, should_alert
+from models.features import UserState
+from models.labels import (
+    CHURN,
+    PURCHASE,
+    add_moment,
+    resolve_on_event,
+    resolve_on_watermark,
+)
+
+H_MS = 3_600_000
+
+
+def test_activity_within_horizon_labels_churn_negative_early():
+    state = UserState("u")
+    add_moment(state, 1000, [0.0])
+    labels = resolve_on_event(state, 2000, False, H_MS, H_MS)
+    assert labels == [(CHURN, [0.0], 0)]
+    assert state.pending[0][PURCHASE] is None
+
+
+def test_purchase_within_horizon_labels_both_and_clears_the_moment():
+    state = UserState("u")
+    add_moment(state, 1000, [0.0])
+    labels = resolve_on_event(state, 2000, True, H_MS, H_MS)
+    assert sorted(labels) == [(CHURN, [0.0], 0), (PURCHASE, [0.0], 1)]
+    assert state.pending == []
+
+
+def test_an_event_at_the_same_instant_does_not_label_its_moment():
+    state = UserState("u")
+    add_moment(state, 1000, [0.0])
+    assert resolve_on_event(state, 1000, True, H_MS, H_MS) == []
+
+
+def test_silence_past_the_horizon_labels_churn_and_no_purchase():
+    state = UserState("u")
+    add_moment(state, 1000, [1.0])
+    assert resolve_on_watermark(state, 1000 + H_MS - 1, H_MS, H_MS) == []
+    labels = resolve_on_watermark(state, 1000 + H_MS, H_MS, H_MS)
+    assert sorted(labels) == [(CHURN, [1.0], 1), (PURCHASE, [1.0], 0)]
+    assert state.pending == []
+
+
+def test_late_activity_after_the_horizon_does_not_relabel():
+    state = UserState("u")
+    add_moment(state, 1000, [1.0])
+    assert resolve_on_event(state, 1000 + H_MS + 1, True, H_MS, H_MS) == []
+
+
+def test_pending_moments_are_bounded():
+    state = UserState("u")
+    dropped = sum(add_moment(state, t, [0.0]) for t in range(20))
+    assert len(state.pending) == 8
+    assert dropped == 12
+
+
+def test_alert_opens_once_and_rearms_below_the_lower_level():
+    state = UserState("u")
+    state.n_events = 5
+    args = dict(threshold=0.7, rearm=0.5, min_events=3)
+    assert should_alert(state, 0.8, 1, **args) == 1
+    assert should_alert(state, 0.9, 2, **args) is None  # same episode
+    assert should_alert(state, 0.6, 3, **args) is None  # still above re-arm
+    assert should_alert(state, 0.4, 4, **args) is None  # closes
+    assert should_alert(state, 0.75, 5, **args) == 2
+
+
+def test_activity_closes_an_open_episode():
+    state = UserState("u")
+    state.n_events = 5
+    should_alert(state, 0.8, 1, threshold=0.7, rearm=0.5, min_events=3)
+    close_on_activity(state)
+    assert should_alert(state, 0.8, 2, threshold=0.7, rearm=0.5, min_events=3) == 2
+
+
+def test_users_with_few_events_never_alert():
+    state = UserState("u")
+    state.n_events = 2
+    assert should_alert(state, 0.99, 1, threshold=0.7, rearm=0.5, min_events=3) is None
