@@ -55,6 +55,9 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         topic_allow_declare=True,
         table_standby_replicas=0,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 5),
     )
 
     def raw_topic(name: str, internal: bool = False) -> faust.TopicT:

@@ -38,6 +38,13 @@ class Settings:
     # LIFECYCLE_PROCESSING_GUARANTEE: "at_least_once" or "exactly_once" (the latter
     # needs Kafka transactions, which Apache Kafka has and some brokers lack).
     processing_guarantee: str = "at_least_once"
+    # LIFECYCLE_REBALANCE_TIMEOUT_S: how long the group coordinator waits for every
+    # member to rejoin during a rebalance. Some brokers hold a first join for this
+    # long, so shorter means faster start-up, longer means fewer evictions.
+    rebalance_timeout_s: float = 60.0
+    # LIFECYCLE_SESSION_TIMEOUT_S: a worker silent for this long leaves the group.
+    # Some brokers (Tansu) also hold the first join of a group for half of it.
+    session_timeout_s: float = 10.0
     # LIFECYCLE_GRACE_S: event-time grace; the watermark is the highest event time
     # seen minus this.
     grace_s: float = 60.0

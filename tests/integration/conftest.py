@@ -50,6 +50,7 @@ class WorkerProcess:
                 "LIFECYCLE_WEB_PORT": str(self.web_port),
                 "LIFECYCLE_DATA_DIR": str(workdir / f"state-{self.web_port}"),
                 "LIFECYCLE_SWEEP_INTERVAL_S": "0.5",
+                "LIFECYCLE_SESSION_TIMEOUT_S": "6",
             }
         )
         self.env.update(env)
