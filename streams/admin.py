@@ -3,62 +3,85 @@
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Iterable
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import for_code as error_for_code
 
 from streams.errors import BrokerError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
+
+ADMIN_TIMEOUT_MS = 15_000
 
 
 def ensure_topics(
-    bootstrap: str,
-    names: list[str] | tuple[str, ...],
-    partitions: int,
-    replication: int = 1,
-    timeout_s: float = 30.0,
+    bootstrap: str, names: Iterable[str], partitions: int, replication: int
 ) -> dict[str, int]:
-    """Create the topics that do not exist; return the partition count of each.
+    """Create the topics that are missing; return every topic's partition count.
 
-    Existing topics keep their partition count: the caller decides what to do when
-    it differs from ``partitions``.
+    Existing topics keep their partition count. A topic created by someone else
+    between the check and the creation counts as existing.
     """
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    names = list(dict.fromkeys(names))
     try:
-        missing = [n for n in names if n not in set(admin.list_topics())]
-        if missing:
-            try:
-                admin.create_topics(
-                    [NewTopic(n, partitions, replication) for n in missing],
-                    timeout_ms=int(timeout_s * 1000),
-                )
-                log.info("topics created names=%s partitions=%d", missing, partitions)
-            except TopicAlreadyExistsError:
-                pass
-        return _partition_counts(admin, names, timeout_s)
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="replay-admin",
+            request_timeout_ms=ADMIN_TIMEOUT_MS, bootstrap_timeout_ms=ADMIN_TIMEOUT_MS,
+        )
     except KafkaError as exc:
-        raise BrokerError(f"cannot create topics at {bootstrap}: {exc}") from exc
+        raise unreachable(bootstrap, exc) from None
+
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in names if name not in existing]
+        if missing:
+            _create_topics(admin, missing, partitions, replication)
+            admin.wait_for_topics(missing, timeout_ms=ADMIN_TIMEOUT_MS)
+
+        described = admin.describe_topics(names)
+    except KafkaError as exc:
+        raise BrokerError(
+            f"cannot create or describe topics {names} at bootstrap={bootstrap}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
     finally:
         admin.close()
 
-
-def _partition_counts(
-    admin: KafkaAdminClient, names: list[str] | tuple[str, ...], timeout_s: float
-) -> dict[str, int]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        counts: dict[str, int] = {}
-        for meta in admin.describe_topics(list(names)):
-            if meta.get("error_code", 0) == 0 and meta.get("partitions"):
-                name = meta.get("name") or meta.get("topic")
-                counts[name] = len(meta["partitions"])
-        if len(counts) == len(names) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    absent = [n for n in names if n not in counts]
-    if absent:
-        raise BrokerError(f"topics not visible after creation: {absent}")
+    counts = {topic["name"]: len(topic["partitions"]) for topic in described}
+    logger.info(
+        "topics ready %s",
+        " ".join(f"{name}.partitions={count}" for name, count in counts.items()),
+    )
     return counts
+
+
+def _create_topics(
+    admin: KafkaAdminClient, names: list[str], partitions: int, replication: int
+) -> None:
+    spec = {"num_partitions": partitions, "replication_factor": replication}
+    response = admin.create_topics(
+        {name: dict(spec) for name in names},
+        timeout_ms=ADMIN_TIMEOUT_MS, raise_errors=False,
+    )
+    for topic in response["topics"]:
+        error = error_for_code(topic["error_code"])
+        if topic["error_code"] == 0:
+            logger.info(
+                "created topic name=%s partitions=%d replication=%d",
+                topic["name"], partitions, replication,
+            )
+        elif error is TopicAlreadyExistsError:
+            logger.info("topic exists name=%s (created concurrently)", topic["name"])
+        else:
+            raise BrokerError(
+                f"cannot create topic {topic['name']}: {error.__name__}: "
+                f"{topic.get('error_message') or ''}"
+            )
+
+
+def unreachable(bootstrap: str, exc: KafkaError) -> BrokerError:
+    return BrokerError(
+        f"cannot reach Kafka at bootstrap={bootstrap}: {type(exc).__name__}: {exc}"
+    )

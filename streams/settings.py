@@ -35,6 +35,11 @@ class Settings:
     store: str = "memory://"
     # LIFECYCLE_WEB_PORT: port of the worker's HTTP server (JSON views, stats).
     web_port: int = 6066
+    # LIFECYCLE_WEB_BIND: interface the HTTP server listens on.
+    web_bind: str = "127.0.0.1"
+    # LIFECYCLE_WEB_HOST: host name other workers use to reach this one, for
+    # requests about users whose partition this worker owns.
+    web_host: str = "127.0.0.1"
     # LIFECYCLE_PROCESSING_GUARANTEE: "at_least_once" or "exactly_once" (the latter
     # needs Kafka transactions, which Apache Kafka has and some brokers lack).
     processing_guarantee: str = "at_least_once"

@@ -116,9 +116,9 @@ def test_pacer_does_not_sleep_when_sending_is_already_late_or_time_goes_back():
 
 def test_summary_lists_rejections_and_failures_by_reason():
     result = ReplayResult(
-        source="f.csv", fmt="online-retail", topic="clickstream", rows_read=10,
-        events_sent=6, rejected=Counter(guest_row=3),
-        send_failures=Counter(MessageSizeTooLargeError=1), elapsed_s=2.0,
+        source="f.csv", fmt="online-retail", topic="clickstream", rows=10,
+        sent=6, skipped=Counter(guest_row=3),
+        failures=Counter(MessageSizeTooLargeError=1), elapsed_s=2.0,
     )
 
     text = format_summary(result)
