@@ -101,7 +101,8 @@ class WorkerProcess:
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():
             return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        text = self.log_path.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
 
 
 def wait_for(predicate, timeout_s: float, what: str, worker=None):
@@ -152,10 +153,15 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 5.0) -> list[Any]:
     end = consumer.end_offsets(tps)
     records = []
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(
-        consumer.position(tp) < end[tp] for tp in tps
+    idle_polls = 0
+    # Read to the end offsets, then on until two polls in a row bring nothing: a
+    # broker that reports end offsets short (Tansu 0.6 does) still gives us all.
+    while time.monotonic() < deadline and (
+        idle_polls < 2 or any(consumer.position(tp) < end[tp] for tp in tps)
     ):
-        for batch in consumer.poll(timeout_ms=200).values():
+        polled = consumer.poll(timeout_ms=200)
+        idle_polls = 0 if polled else idle_polls + 1
+        for batch in polled.values():
             records.extend(batch)
     consumer.close()
     return records
