@@ -30,12 +30,17 @@ def new_pipeline() -> compose.Pipeline:
 class Scorer:
     """One online model per target, with progressive quality figures."""
 
-    def __init__(self, auc_window: int = 2000) -> None:
+    def __init__(self, auc_window: int = 10_000) -> None:
         self.models = {target: new_pipeline() for target in TARGETS}
         self.learned = {target: 0 for target in TARGETS}
         self.positives = {target: 0 for target in TARGETS}
-        self.auc = {target: metrics.RollingROCAUC(window_size=auc_window)
-                    for target in TARGETS}
+        # Labels arrive in bursts (a sweep resolves many at once), so a short
+        # rolling window can hold one class only; keep a long-run figure too.
+        self.auc = {target: metrics.ROCAUC() for target in TARGETS}
+        self.rolling_auc = {
+            target: metrics.RollingROCAUC(window_size=auc_window)
+            for target in TARGETS
+        }
         self.logloss = {target: metrics.LogLoss() for target in TARGETS}
 
     def score(self, x: list[float]) -> dict[str, float]:
@@ -51,6 +56,7 @@ class Scorer:
         features = dict(zip(FEATURE_NAMES, x, strict=True))
         p = self._predict(target, features)
         self.auc[target].update(bool(y), p)
+        self.rolling_auc[target].update(bool(y), p)
         self.logloss[target].update(bool(y), p)
         self.models[target].learn_one(features, bool(y))
         self.learned[target] += 1
@@ -68,8 +74,9 @@ class Scorer:
             out[target] = {
                 "learned": self.learned[target],
                 "positives": self.positives[target],
-                "rolling_auc": round(self.auc[target].get(), 4),
-                "log_loss": round(self.logloss[target].get(), 4),
+                "auc": round(float(self.auc[target].get()), 4),
+                "rolling_auc": round(float(self.rolling_auc[target].get()), 4),
+                "log_loss": round(float(self.logloss[target].get()), 4),
             }
         return out
 

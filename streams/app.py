@@ -76,8 +76,19 @@ def create_app(settings: Settings) -> faust.App:
     users.value_serializer = "lifecycle_user"
     received: Counter[str] = Counter()
 
+    # Outputs wait here until the agent that caused them sends them. Awaiting the
+    # producer directly batches far better than Faust's one-at-a-time send_soon.
+    pending: list[tuple[str, bytes | None, bytes]] = []
+
     def publish(topic: str, key: str, value: dict[str, Any]) -> None:
-        outputs[topic].send_soon(key=key.encode(), value=orjson.dumps(value))
+        pending.append((topic, key.encode(), orjson.dumps(value)))
+
+    async def send_pending() -> None:
+        while pending:
+            batch = pending[:]
+            pending.clear()
+            for topic, key, value in batch:
+                await outputs[topic].send(key=key, value=value)
 
     def write(state: UserState) -> None:
         users[state.user_id] = state
@@ -94,16 +105,12 @@ def create_app(settings: Settings) -> faust.App:
     def reject(message: Any, exc: InvalidEvent) -> None:
         pipeline.rejected[exc.reason] += 1
         log.debug("rejected reason=%s offset=%s", exc.reason, message.offset)
-        outputs[topics.DLQ].send_soon(
-            key=message.key,
-            value=orjson.dumps(
-                topics.dead_letter(
-                    exc.reason, exc.detail, message.value, message.key,
-                    message.topic, message.partition, message.offset,
-                    int(time.time() * 1000),
-                )
-            ),
+        letter = topics.dead_letter(
+            exc.reason, exc.detail, message.value, message.key,
+            message.topic, message.partition, message.offset,
+            int(time.time() * 1000),
         )
+        pending.append((topics.DLQ, message.key, orjson.dumps(letter)))
 
     @app.agent(clickstream, name="ingest")
     async def ingest(stream: faust.StreamT) -> None:
@@ -114,11 +121,14 @@ def create_app(settings: Settings) -> faust.App:
                 parsed = parse_event(message.value)
             except InvalidEvent as exc:
                 reject(message, exc)
+                await send_pending()
                 continue
             user_id = parsed["user_id"]
             key = user_id.encode()
             if message.key == key and message.partition == partition_for(user_id, n):
                 apply(parsed, message.partition)
+                if pending:
+                    await send_pending()
             else:
                 received["rekeyed_out"] += 1
                 await rekeyed.send(key=key, value=orjson.dumps(parsed))
@@ -131,9 +141,11 @@ def create_app(settings: Settings) -> faust.App:
             message = event.message
             if message.key == TICK_KEY:
                 sweep_partition(message.partition)
-                continue
-            received["rekeyed_in"] += 1
-            apply(orjson.loads(message.value), message.partition)
+            else:
+                received["rekeyed_in"] += 1
+                apply(orjson.loads(message.value), message.partition)
+            if pending:
+                await send_pending()
 
     def sweep_partition(partition: int) -> None:
         if partition not in indexed:

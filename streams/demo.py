@@ -129,6 +129,7 @@ class OutputWatch:
 
     bootstrap: str
     show_per_s: int
+    out: Any = sys.stdout
     counts: Counter[str] = field(default_factory=Counter)
     stop: threading.Event = field(default_factory=threading.Event)
     _shown_in_second: int = 0
@@ -157,13 +158,14 @@ class OutputWatch:
         second = int(time.monotonic())
         if second != self._second:
             if self._hidden:
-                print(f"  ... {self._hidden} more not shown", flush=True)
+                print(f"  ... {self._hidden} more not shown", file=self.out,
+                      flush=True)
             self._second, self._shown_in_second, self._hidden = second, 0, 0
         if self._shown_in_second >= self.show_per_s:
             self._hidden += 1
             return
         self._shown_in_second += 1
-        print(format_output(topic, body), flush=True)
+        print(format_output(topic, body), file=self.out, flush=True)
 
 
 def format_output(topic: str, body: dict[str, Any]) -> str:
@@ -247,7 +249,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     web_port = free_port()
     worker = None
-    watch = OutputWatch(settings.bootstrap, args.show)
+    # With --json, stdout carries the summary only; the live view goes to stderr.
+    live = sys.stderr if args.json else sys.stdout
+    watch = OutputWatch(settings.bootstrap, args.show, live)
     watcher = threading.Thread(target=watch.run, name="output-watch", daemon=True)
     try:
         from streams.worker import prepare
@@ -260,7 +264,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"demo dataset={args.dataset} file={path} speed={speed or 'max'} "
             f"bootstrap={settings.bootstrap} web=http://127.0.0.1:{web_port}/stats/ "
             f"logs={workdir}",
-            flush=True,
+            file=live, flush=True,
         )
 
         started = time.monotonic()
@@ -337,6 +341,6 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
         print(f"    {reason:<24} {count}")
     for target, report in summary["models"].items():
         print(
-            f"  model {target:<9} learned={report['learned']} "
+            f"  model {target:<9} learned={report['learned']} auc={report['auc']} "
             f"rolling_auc={report['rolling_auc']} log_loss={report['log_loss']}"
         )
