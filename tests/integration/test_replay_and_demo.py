@@ -1,0 +1,128 @@
+"""Real data through the real commands: replay into a worker, and the demo."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import REPO, read_json
+
+pytestmark = pytest.mark.integration
+
+TAOBAO = Path("taobao-userbehavior/UserBehavior_head110k.csv")
+
+
+def lifecycle(*args: str, env: dict[str, str] | None = None, timeout_s: float = 300):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout_s,
+    )
+
+
+def first_rows(path: Path, n: int) -> list[list[str]]:
+    with open(path, newline="") as handle:
+        return [row for _, row in zip(range(n), csv.reader(handle), strict=False)]
+
+
+def test_replaying_a_file_twice_applies_each_event_once(
+    kafka, start_worker, shared_data
+):
+    path = shared_data / TAOBAO
+    rows = first_rows(path, 2000)
+    worker = start_worker(LIFECYCLE_SESSION_GAP_S="600")
+    env = {"KAFKA_BOOTSTRAP": kafka}
+
+    for attempt in (1, 2):
+        done = lifecycle("replay", str(path), "--limit", "2000", "--json",
+                         "--no-progress", env=env)
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        assert summary["events_sent"] == 2000
+        assert summary["send_failures"] == {}
+        worker.wait_received(2000 * attempt)
+
+    stats = worker.stats()
+    assert stats["counts"]["events"] == 2000
+    assert stats["counts"]["duplicates"] == 2000
+    assert stats["users_local"] == len({row[0] for row in rows})
+
+    # Event time comes from the data: the user's first event time is the file's.
+    user_id, _, _, _, ts_s = rows[0]
+    user = worker.get(f"/users/{user_id}/")
+    assert user["first_ts_ms"] == int(ts_s) * 1000
+    views = sum(1 for r in rows if r[0] == user_id and r[3] == "pv")
+    assert user["counts"][0] == views
+    scores = [s for s in read_json(kafka, "user-scores") if s["user_id"] == user_id]
+    assert scores and scores[0]["scored_ts_ms"] == int(ts_s) * 1000
+
+
+def test_replay_counts_rejected_rows_and_names_the_reason(kafka, tmp_path):
+    lines = [
+        {"uid": 1, "kind": "pv", "at": 1_511_658_000},
+        {"uid": 2, "kind": "pv", "at": "not a time"},
+        {"uid": 3, "kind": "teleport", "at": 1_511_658_001},
+        {"uid": 4, "kind": "buy", "at": "2017-11-26T01:00:02Z"},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    done = lifecycle(
+        "replay", str(path), "--format", "jsonl", "--json", "--no-progress",
+        "--map", "user_id=uid", "--map", "event_type=kind", "--map", "event_ts=at",
+        "--type-map", "pv=view", "--type-map", "buy=purchase",
+        env={"KAFKA_BOOTSTRAP": kafka},
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["rows_read"] == 4
+    assert summary["events_sent"] == 2
+    assert sum(summary["rejected"].values()) == 2
+    sent = read_json(kafka, "clickstream")
+    assert sorted(e["user_id"] for e in sent) == ["1", "4"]
+    assert {e["event_type"] for e in sent} == {"view", "purchase"}
+
+
+def test_replay_fails_loudly_when_the_broker_is_unreachable(tmp_path, shared_data):
+    dead = f"127.0.0.1:{_closed_port()}"
+    done = lifecycle(
+        "replay", str(shared_data / TAOBAO), "--limit", "10", "--no-progress",
+        env={"KAFKA_BOOTSTRAP": dead}, timeout_s=120,
+    )
+    assert done.returncode != 0
+    assert dead in done.stderr
+
+
+def test_demo_runs_a_real_dataset_end_to_end(tmp_path, shared_data):
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP"}
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "demo", "--dataset", "taobao",
+         "--data-root", str(shared_data), "--limit", "4000", "--speed", "max",
+         "--json", "--workdir", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    rows = first_rows(shared_data / TAOBAO, 4000)
+    assert summary["events_in"] == 4000
+    assert summary["rejected"] == {}
+    assert summary["users"] == len({row[0] for row in rows})
+    assert summary["scores"] >= summary["users"]
+    assert summary["recommendations"] > 0
+    assert summary["events_per_s"] > 0
+    # The live view printed recommendations as they arrived.
+    assert "REC   user=" in done.stderr
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
