@@ -20,7 +20,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from models.features import UserState
-from streams import codecs, topics
+from streams import codecs, compat, topics
 from streams.errors import InvalidEvent
 from streams.events import parse_event
 from streams.pipeline import UserPipeline
@@ -39,6 +39,7 @@ def partition_for(user_id: str, partitions: int) -> int:
 def create_app(settings: Settings) -> faust.App:
     """Build the app and wire its agents for the given settings."""
     codecs.register()
+    compat.install()
     n = settings.partitions
     app = faust.App(
         settings.app_id,
@@ -69,11 +70,11 @@ def create_app(settings: Settings) -> faust.App:
     clickstream = raw_topic(topics.CLICKSTREAM)
     rekeyed = raw_topic(topics.REKEYED, internal=True)
     outputs = {name: raw_topic(name) for name in topics.OUTPUT_TOPICS}
-    users = app.Table("users", partitions=n)
-    # Faust derives serializers from key/value types; ours are plain codecs. They
-    # are set before the changelog topic is first built, which reads them.
-    users.key_serializer = "lifecycle_utf8"
-    users.value_serializer = "lifecycle_user"
+    # Faust takes a table's codecs from its key and value types, everywhere: the
+    # store, the changelog writes and the changelog reads of recovery.
+    users = app.Table(
+        "users", partitions=n, key_type=codecs.UserKey, value_type=codecs.UserRow
+    )
     received: Counter[str] = Counter()
 
     # Outputs wait here until the agent that caused them sends them. Awaiting the

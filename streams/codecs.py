@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from faust.serializers import codecs
@@ -32,3 +33,23 @@ class UserStateCodec(codecs.Codec):
 def register() -> None:
     codecs.register("lifecycle_utf8", Utf8())
     codecs.register("lifecycle_user", UserStateCodec())
+
+
+class UserKey:
+    """Key type of the users table: Faust reads its codec from ``_options``."""
+
+    _options = SimpleNamespace(serializer="lifecycle_utf8")
+
+    @classmethod
+    def from_data(cls, data: Any, preferred_type: Any = None) -> Any:
+        return data
+
+
+class UserRow:
+    """Value type of the users table; the codec already built the UserState."""
+
+    _options = SimpleNamespace(serializer="lifecycle_user")
+
+    @classmethod
+    def from_data(cls, data: Any, preferred_type: Any = None) -> Any:
+        return data

@@ -1,0 +1,162 @@
+"""Exact per-user state under faults: at-least-once delivery, restarts, rebalances."""
+
+from __future__ import annotations
+
+import random
+import signal
+from collections import Counter
+
+import orjson
+import pytest
+
+from models.features import EVENT_TYPES
+from tests.integration.conftest import produce, read_json, wait_for
+
+pytestmark = pytest.mark.integration
+
+T0_MS = 1_700_000_000_000
+KINDS = ("view",) * 6 + ("cart_add", "favorite", "purchase", "cart_remove")
+
+
+def stream(n_events: int, n_users: int, seed: int = 7):
+    """A fixed stream: user ids, kinds and steadily advancing event times."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(n_events):
+        user = f"u{i % n_users}"
+        kind = rng.choice(KINDS)
+        events.append(
+            {"event_id": f"e{i}", "user_id": user, "event_type": kind,
+             "event_ts": T0_MS + i * 1000, "item_id": f"i{rng.randrange(50)}",
+             "price": 2.5}
+        )
+    return events
+
+
+def truth(events):
+    counts: dict[str, Counter[str]] = {}
+    for e in events:
+        counts.setdefault(e["user_id"], Counter())[e["event_type"]] += 1
+    return counts
+
+
+def as_messages(events):
+    return [(e["user_id"].encode(), orjson.dumps(e)) for e in events]
+
+
+def user_counts(worker, user_ids):
+    """Per-user counts by type, as the worker that owns each user reports them."""
+    out = {}
+    for user_id in user_ids:
+        row = worker.get(f"/users/{user_id}/")
+        out[user_id] = Counter(
+            {kind: n for kind, n in zip(EVENT_TYPES, row["counts"]) if n}
+        )
+    return out
+
+
+def total_events(worker, user_ids):
+    try:
+        return sum(worker.get(f"/users/{u}/")["n_events"] for u in user_ids)
+    except OSError:
+        return -1
+
+
+def test_sigkill_mid_stream_then_restart_counts_every_event_once(
+    kafka, start_worker
+):
+    events = stream(10_000, 100)
+    expected = truth(events)
+    env = {"LIFECYCLE_APP_ID": "faults-kill"}
+    first = start_worker(**env)
+
+    produce(kafka, "clickstream", as_messages(events))
+    first.wait_received(5_000, timeout_s=120)
+    first.stop(signal.SIGKILL)
+
+    second = start_worker(**env)
+    wait_for(lambda: total_events(second, expected) == 10_000, 180,
+             "all 10,000 events applied after restart", second)
+    assert user_counts(second, expected) == expected
+
+
+def test_clean_restarts_change_no_feature_and_repeat_no_alert(kafka, start_worker):
+    events = stream(3_000, 60)
+    expected = truth(events)
+    env = {
+        "LIFECYCLE_APP_ID": "faults-restart",
+        "LIFECYCLE_SESSION_GAP_S": "30",
+        "LIFECYCLE_CHURN_HORIZON_S": "45",
+        "LIFECYCLE_CHURN_THRESHOLD": "0.01",
+        "LIFECYCLE_CHURN_REARM": "0.01",
+        "LIFECYCLE_ALERT_MIN_LABELS": "0",
+        "LIFECYCLE_ALERT_MIN_EVENTS": "1",
+        "LIFECYCLE_GRACE_S": "1",
+    }
+    worker = start_worker(**env)
+    produce(kafka, "clickstream", as_messages(events))
+    wait_for(lambda: total_events(worker, expected) == 3_000, 120,
+             "events applied", worker)
+    # Let the sweep finish with the final watermark before taking the snapshot.
+    wait_for(lambda: _quiet_alerts(kafka), 60, "alerts to settle", worker)
+    before = {u: _comparable(worker.get(f"/users/{u}/")) for u in expected}
+    alerts_before = read_json(kafka, "churn-alerts")
+    assert alerts_before, "the setup should raise alerts"
+
+    for _ in range(3):
+        worker.stop()
+        worker = start_worker(**env)
+        wait_for(lambda w=worker: total_events(w, expected) == 3_000, 120,
+                 "state recovered", worker)
+
+    after = {u: _comparable(worker.get(f"/users/{u}/")) for u in expected}
+    assert after == before
+    alerts_after = read_json(kafka, "churn-alerts")
+    ids = [a["alert_id"] for a in alerts_after]
+    assert len(ids) == len(set(ids)), "an alert was sent twice"
+    assert len(alerts_after) == len(alerts_before)
+
+
+def test_worker_joining_and_leaving_mid_stream_keeps_totals_exact(
+    kafka, start_worker
+):
+    events = stream(12_000, 120, seed=11)
+    expected = truth(events)
+    env = {"LIFECYCLE_APP_ID": "faults-rebalance"}
+    first = start_worker(**env)
+
+    produce(kafka, "clickstream", as_messages(events[:4_000]))
+    first.wait_received(2_000, timeout_s=120)
+    second = start_worker(**env)
+    produce(kafka, "clickstream", as_messages(events[4_000:8_000]))
+    wait_for(lambda: _received(first) + _received(second) >= 6_000, 120,
+             "both workers consuming", second)
+    first.stop()
+    produce(kafka, "clickstream", as_messages(events[8_000:]))
+
+    wait_for(lambda: total_events(second, expected) == 12_000, 180,
+             "all events applied on the remaining worker", second)
+    assert user_counts(second, expected) == expected
+
+
+def _received(worker):
+    stats = worker.stats()
+    return stats["received"].get("clickstream", 0) if stats else 0
+
+
+def _comparable(row):
+    """A user's row without what legitimately moves with wall-clock restarts."""
+    row = dict(row)
+    for volatile in ("features", "features_at_ms"):
+        row.pop(volatile, None)
+    return row
+
+
+_last_alert_count = {"n": -1}
+
+
+def _quiet_alerts(bootstrap):
+    n = len(read_json(bootstrap, "churn-alerts"))
+    quiet = n == _last_alert_count["n"] and n > 0
+    _last_alert_count["n"] = n
+    return quiet
