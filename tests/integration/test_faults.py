@@ -50,7 +50,7 @@ def user_counts(worker, user_ids):
     for user_id in user_ids:
         row = worker.get(f"/users/{user_id}/")
         out[user_id] = Counter(
-            {kind: n for kind, n in zip(EVENT_TYPES, row["counts"]) if n}
+            {kind: n for kind, n in zip(EVENT_TYPES, row["counts"], strict=True) if n}
         )
     return out
 
