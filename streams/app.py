@@ -94,12 +94,24 @@ def create_app(settings: Settings) -> faust.App:
     def write(state: UserState) -> None:
         users[state.user_id] = state
 
-    pipeline = UserPipeline(settings, publish, write)
+    def delete(user_id: str) -> None:
+        del users[user_id]  # a tombstone in the changelog
+
+    pipeline = UserPipeline(settings, publish, write, delete)
     app.lifecycle_pipeline = pipeline  # reached by the web views and tests
 
-    def apply(event: dict[str, Any], partition: int) -> None:
+    def apply(event: dict[str, Any], message: Any) -> None:
+        """Apply an event read from ``message``, or dead-letter it if untimely."""
+        partition = message.partition
+        try:
+            pipeline.check_time(event, partition, int(time.time() * 1000))
+        except InvalidEvent as exc:
+            reject(message, exc)
+            return
         user_id = event["user_id"]
-        state = pipeline.on_event(event, partition, users.get(user_id))
+        state = pipeline.on_event(
+            event, partition, users.get(user_id), time.monotonic()
+        )
         if state is not None:
             users[user_id] = state
 
@@ -109,7 +121,7 @@ def create_app(settings: Settings) -> faust.App:
         letter = topics.dead_letter(
             exc.reason, exc.detail, message.value, message.key,
             message.topic, message.partition, message.offset,
-            int(time.time() * 1000),
+            int(time.time() * 1000), exc.fields,
         )
         pending.append((topics.DLQ, message.key, orjson.dumps(letter)))
 
@@ -127,7 +139,7 @@ def create_app(settings: Settings) -> faust.App:
             user_id = parsed["user_id"]
             key = user_id.encode()
             if message.key == key and message.partition == partition_for(user_id, n):
-                apply(parsed, message.partition)
+                apply(parsed, message)
                 if pending:
                     await send_pending()
             else:
@@ -144,7 +156,7 @@ def create_app(settings: Settings) -> faust.App:
                 sweep_partition(message.partition)
             else:
                 received["rekeyed_in"] += 1
-                apply(orjson.loads(message.value), message.partition)
+                apply(orjson.loads(message.value), message)
             if pending:
                 await send_pending()
 
@@ -155,7 +167,7 @@ def create_app(settings: Settings) -> faust.App:
                 (s for s in users.values() if s.partition == partition),
             )
             indexed.add(partition)
-        looked = pipeline.sweep(partition, users.get)
+        looked = pipeline.sweep(partition, users.get, time.monotonic())
         if looked:
             log.debug("sweep partition=%d users=%d", partition, looked)
 

@@ -12,10 +12,12 @@ class InvalidEvent(LifecycleError):
     says what was wrong and where, in words an operator can act on.
     """
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, **fields: int | str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        # Machine-readable facts for the dead letter, such as late_by_ms.
+        self.fields = fields
 
 
 class ConfigError(LifecycleError):

@@ -27,12 +27,15 @@ from models.labels import (
 from models.recommend import CoOccurrence
 from models.scoring import Scorer
 from streams import topics
+from streams.errors import InvalidEvent
 from streams.settings import Settings
+from streams.watermark import Watermarks
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, str, dict[str, Any]], None]
 WriteRow = Callable[[UserState], None]
+DeleteRow = Callable[[str], None]
 
 # Event types that express interest in an item, and so feed recommendations.
 ITEM_SIGNALS = frozenset({"view", "cart_add", "favorite", "purchase"})
@@ -40,32 +43,25 @@ ITEM_SIGNALS = frozenset({"view", "cart_add", "favorite", "purchase"})
 SCORE_INTERVAL_MS = 300_000
 
 
-class Watermark:
-    """Highest event time seen by this worker, minus the grace period."""
-
-    def __init__(self, grace_ms: int) -> None:
-        self.grace_ms = grace_ms
-        self.max_ts_ms = 0
-
-    def observe(self, event_ts_ms: int) -> None:
-        if event_ts_ms > self.max_ts_ms:
-            self.max_ts_ms = event_ts_ms
-
-    @property
-    def value_ms(self) -> int:
-        return self.max_ts_ms - self.grace_ms if self.max_ts_ms else 0
-
-
 class UserPipeline:
     """Per-user features, scoring, labels, alerts and recommendations."""
 
-    def __init__(self, settings: Settings, publish: Publish, write: WriteRow) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        publish: Publish,
+        write: WriteRow,
+        delete: DeleteRow | None = None,
+    ) -> None:
         self.settings = settings
         self.publish = publish
         self.write = write
+        self.delete = delete
         self.scorer = Scorer()
         self.recommender = CoOccurrence()
-        self.watermark = Watermark(int(settings.grace_s * 1000))
+        self.watermark = Watermarks(
+            int(settings.grace_s * 1000), settings.idle_partition_s
+        )
         self.counts: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self._gap_ms = int(settings.session_gap_s * 1000)
@@ -73,16 +69,53 @@ class UserPipeline:
         self._buy_h_ms = int(settings.purchase_horizon_s * 1000)
         self._dedup_ms = int(settings.dedup_window_s * 1000)
         self._rec_ms = int(settings.recommend_interval_s * 1000)
+        self._ttl_ms = int(settings.user_ttl_s * 1000)
+        self._future_ms = int(settings.max_future_s * 1000)
         # Per partition, a min-heap of (due event time, user id): when each user
         # next needs a look. Stale entries are skipped when popped.
         self._due: dict[int, list[tuple[int, str]]] = {}
 
     # -- events -------------------------------------------------------------
 
+    def check_time(
+        self, event: dict[str, Any], partition: int, wall_ms: int
+    ) -> None:
+        """Raise InvalidEvent for an event too late or too far in the future.
+
+        Late: behind its partition's watermark. Future: more than
+        LIFECYCLE_MAX_FUTURE_S ahead of the wall clock. Neither moves a watermark.
+        """
+        ts_ms = event["event_ts_ms"]
+        ahead_ms = ts_ms - wall_ms
+        if ahead_ms > self._future_ms:
+            self.counts["future_events"] += 1
+            raise InvalidEvent(
+                "future_event",
+                f"event_ts_ms={ts_ms} is {ahead_ms / 1000:.0f}s ahead of the wall "
+                f"clock (limit {self.settings.max_future_s:.0f}s)",
+                ahead_by_ms=ahead_ms,
+            )
+        late_ms = self.watermark.late_by_ms(partition, ts_ms)
+        if late_ms > 0:
+            self.counts["late_events"] += 1
+            raise InvalidEvent(
+                "late_event",
+                f"event_ts_ms={ts_ms} is {late_ms / 1000:.3f}s behind the watermark "
+                f"of partition {partition}",
+                late_by_ms=late_ms,
+            )
+
     def on_event(
-        self, event: dict[str, Any], partition: int, state: UserState | None
+        self,
+        event: dict[str, Any],
+        partition: int,
+        state: UserState | None,
+        now_s: float = 0.0,
     ) -> UserState | None:
-        """Apply one normalised event; return the row to store (None: unchanged)."""
+        """Apply one normalised event; return the row to store (None: unchanged).
+
+        ``now_s`` is the monotonic clock, used only to tell idle partitions.
+        """
         user_id = event["user_id"]
         ts_ms = event["event_ts_ms"]
         kind = event["event_type"]
@@ -98,7 +131,7 @@ class UserPipeline:
             self.counts["duplicates"] += 1
             return None
         self.counts["events"] += 1
-        self.watermark.observe(ts_ms)
+        self.watermark.observe(partition, ts_ms, now_s)
 
         # Labels first: this event is the outcome of earlier scoring moments.
         for target, x, y in resolve_on_event(
@@ -125,14 +158,17 @@ class UserPipeline:
     # -- event time passing -------------------------------------------------
 
     def sweep(
-        self, partition: int, rows: Callable[[str], UserState | None]
+        self,
+        partition: int,
+        rows: Callable[[str], UserState | None],
+        now_s: float = 0.0,
     ) -> int:
         """Evaluate the partition's users whose session ended or labels fell due.
 
         Runs on the watermark, so a user who went silent is still scored, labelled
         and, if at risk, alerted. Returns the number of users looked at.
         """
-        watermark_ms = self.watermark.value_ms
+        watermark_ms = self.watermark.sweep_ms(partition, now_s)
         due = self._due.setdefault(partition, [])
         looked = 0
         while due and due[0][0] <= watermark_ms:
@@ -144,6 +180,9 @@ class UserPipeline:
                 continue
             looked += 1
             self._evaluate_silent(state, watermark_ms)
+            if self._expired(state, watermark_ms):
+                self._evict(state)
+                continue
             self.write(state)
             self._schedule(state)
         return looked
@@ -170,6 +209,20 @@ class UserPipeline:
             state.scored_session_end = True
             scores = self._score(state, session_end_ms, "session_end")
             self._maybe_alert(state, scores, session_end_ms)
+
+    def _expired(self, state: UserState, watermark_ms: int) -> bool:
+        return (
+            self.delete is not None
+            and state.last_ts_ms + self._ttl_ms <= watermark_ms
+        )
+
+    def _evict(self, state: UserState) -> None:
+        """Forget an idle user everywhere: table row (tombstone) and counters."""
+        self.counts["users_evicted"] += 1
+        if state.pending:
+            self.counts["moments_dropped"] += len(state.pending)
+        assert self.delete is not None
+        self.delete(state.user_id)
 
     # -- decisions ----------------------------------------------------------
 
@@ -241,6 +294,8 @@ class UserPipeline:
         deadline = next_deadline_ms(state, self._churn_h_ms, self._buy_h_ms)
         if deadline is not None:
             candidates.append(deadline)
+        if self.delete is not None:
+            candidates.append(state.last_ts_ms + self._ttl_ms)
         return min(candidates) if candidates else -1
 
     def _schedule(self, state: UserState) -> None:

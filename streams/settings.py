@@ -53,6 +53,15 @@ class Settings:
     # LIFECYCLE_GRACE_S: event-time grace; the watermark is the highest event time
     # seen minus this.
     grace_s: float = 60.0
+    # LIFECYCLE_IDLE_PARTITION_S: a partition with no event for this long (wall
+    # clock) is swept on the worker watermark instead of its own.
+    idle_partition_s: float = 10.0
+    # LIFECYCLE_MAX_FUTURE_S: events stamped more than this ahead of the wall clock
+    # are quarantined to the dead-letter topic.
+    max_future_s: float = 86400.0
+    # LIFECYCLE_USER_TTL_S: users idle this long in event time are evicted from the
+    # table (a tombstone goes to the changelog). Must exceed both horizons.
+    user_ttl_s: float = 30 * 86400.0
     # LIFECYCLE_SESSION_GAP_S: inactivity that ends a session without a session id.
     session_gap_s: float = 1800.0
     # LIFECYCLE_CHURN_HORIZON_S: a user with no activity for this long after a scoring
@@ -117,9 +126,16 @@ class Settings:
                 "need 0 < LIFECYCLE_CHURN_REARM <= LIFECYCLE_CHURN_THRESHOLD < 1"
             )
         for name in ("grace_s", "session_gap_s", "churn_horizon_s",
-                     "purchase_horizon_s", "sweep_interval_s", "dedup_window_s"):
+                     "purchase_horizon_s", "sweep_interval_s", "dedup_window_s",
+                     "idle_partition_s", "max_future_s", "user_ttl_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{env_name(name)} must be positive")
+        longest_s = max(self.churn_horizon_s, self.purchase_horizon_s)
+        if self.user_ttl_s <= longest_s + self.session_gap_s:
+            raise ConfigError(
+                "LIFECYCLE_USER_TTL_S must exceed the longer horizon plus the "
+                "session gap, or users would be evicted before their labels resolve"
+            )
 
     @property
     def bootstrap(self) -> str:

@@ -30,9 +30,14 @@ def dead_letter(
     partition: int,
     offset: int,
     rejected_at_ms: int,
+    facts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A rejected message with why, where it came from and its original bytes."""
+    """A rejected message with why, where it came from and its original bytes.
+
+    ``facts`` adds machine-readable fields of the reason, e.g. ``late_by_ms``.
+    """
     return {
+        **(facts or {}),
         "schema_version": SCHEMA_VERSION,
         "reason": reason,
         "error": error,

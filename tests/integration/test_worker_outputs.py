@@ -141,3 +141,62 @@ def _stats_when(worker, applied):
 
 def _users_in(scores, users):
     return scores if users <= {s["user_id"] for s in scores} else None
+
+
+def test_untimely_events_are_dead_lettered_and_idle_users_evicted(
+    kafka, start_worker
+):
+    import urllib.error
+
+    from tests.integration.conftest import read_topic
+
+    worker = start_worker(
+        LIFECYCLE_APP_ID="timely",
+        LIFECYCLE_GRACE_S="60",
+        LIFECYCLE_SESSION_GAP_S="60",
+        LIFECYCLE_CHURN_HORIZON_S="300",
+        LIFECYCLE_PURCHASE_HORIZON_S="300",
+        LIFECYCLE_USER_TTL_S="900",
+    )
+    first = [msg("gone", "view", T0_S, event_id="g1")]
+    first += [msg("a", "view", T0_S + m * MIN_S, event_id=f"a{m}") for m in range(10)]
+    produce(kafka, "clickstream", first)
+    worker.wait_received(len(first))
+
+    # "a" is at minute 9, so its partition's watermark is minute 8; minute 4 is late.
+    untimely = [
+        msg("a", "view", T0_S + 4 * MIN_S, event_id="late"),
+        msg("a", "view", "2090-01-01T00:00:00Z", event_id="future"),
+    ]
+    produce(kafka, "clickstream", untimely)
+    later = [
+        msg("a", "view", T0_S + m * MIN_S, event_id=f"a{m}") for m in range(10, 40)
+    ]
+    produce(kafka, "clickstream", later)
+    worker.wait_received(len(first) + len(untimely) + len(later))
+
+    letters = wait_for(
+        lambda: _at_least(read_json(kafka, "clickstream-dlq"), 2), 30,
+        "untimely events dead-lettered", worker,
+    )
+    by_reason = {d["reason"]: d for d in letters}
+    assert set(by_reason) == {"late_event", "future_event"}
+    assert by_reason["late_event"]["late_by_ms"] == 4 * MIN_S * 1000
+    assert by_reason["future_event"]["ahead_by_ms"] > 60 * 365 * 86_400_000
+
+    # "gone" has been silent for more than its TTL of event time: evicted, with a
+    # tombstone in the changelog.
+    def evicted():
+        try:
+            worker.get("/users/gone/")
+        except urllib.error.HTTPError as exc:
+            return exc.code == 404
+        return False
+
+    wait_for(evicted, 30, "the idle user evicted", worker)
+    assert worker.stats()["counts"]["users_evicted"] >= 1
+    changelog = [
+        r for r in read_topic(kafka, "timely-users-changelog") if r.key == b"gone"
+    ]
+    assert changelog[-1].value is None
+    assert worker.get("/users/a/")["n_events"] == 40

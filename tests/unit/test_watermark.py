@@ -1,0 +1,83 @@
+"""Event-time clocks: lateness per partition, idle partitions, future events, TTL."""
+
+import pytest
+
+from streams.errors import InvalidEvent
+from streams.pipeline import UserPipeline
+from streams.settings import Settings
+from streams.watermark import Watermarks
+
+T0 = 1_700_000_000_000
+
+
+def test_lateness_is_judged_on_the_events_partition():
+    marks = Watermarks(grace_ms=1000, idle_after_s=10)
+    marks.observe(0, T0 + 60_000, now_s=0)
+    marks.observe(1, T0, now_s=0)
+    assert marks.late_by_ms(1, T0 - 500) == 0  # within grace of partition 1
+    assert marks.late_by_ms(1, T0 - 3000) == 2000
+    assert marks.late_by_ms(0, T0) == 59_000
+    assert marks.value_ms == T0 + 59_000
+
+
+def test_an_idle_partition_is_swept_on_the_worker_watermark():
+    marks = Watermarks(grace_ms=0, idle_after_s=10)
+    marks.observe(0, T0 + 60_000, now_s=100)
+    marks.observe(1, T0, now_s=100)
+    assert marks.sweep_ms(1, now_s=105) == T0
+    assert marks.sweep_ms(1, now_s=111) == T0 + 60_000
+    assert marks.sweep_ms(7, now_s=105) == T0 + 60_000  # never seen
+
+
+def pipeline_with(rows, deleted, **overrides):
+    settings = Settings(**{"grace_s": 1.0, **overrides})
+    return UserPipeline(
+        settings, lambda *a: None, lambda s: rows.__setitem__(s.user_id, s),
+        deleted.append,
+    )
+
+
+def event(user, ts_ms, event_id):
+    return {"event_id": event_id, "user_id": user, "event_type": "view",
+            "event_ts_ms": ts_ms}
+
+
+def test_late_and_future_events_are_refused_with_how_far_off_they_are():
+    rows, deleted = {}, []
+    pipeline = pipeline_with(rows, deleted, max_future_s=3600)
+    rows["a"] = pipeline.on_event(event("a", T0, "e1"), 0, None)
+
+    with pytest.raises(InvalidEvent) as late:
+        pipeline.check_time(event("a", T0 - 5000, "e0"), 0, wall_ms=T0)
+    assert late.value.reason == "late_event"
+    assert late.value.fields == {"late_by_ms": 4000}
+
+    with pytest.raises(InvalidEvent) as future:
+        pipeline.check_time(event("a", T0 + 7_200_000, "e9"), 0, wall_ms=T0)
+    assert future.value.reason == "future_event"
+    assert future.value.fields == {"ahead_by_ms": 7_200_000}
+
+    pipeline.check_time(event("a", T0 - 500, "e2"), 0, wall_ms=T0)  # in grace
+    assert pipeline.watermark.value_ms == T0 - 1000
+
+
+def test_idle_users_are_evicted_after_their_ttl():
+    rows, deleted = {}, []
+    pipeline = pipeline_with(
+        rows, deleted, session_gap_s=60, churn_horizon_s=120,
+        purchase_horizon_s=120, user_ttl_s=600,
+    )
+    rows["old"] = pipeline.on_event(event("old", T0, "o1"), 0, None)
+    for i in range(1, 12):
+        user = f"new{i}"
+        rows[user] = pipeline.on_event(event(user, T0 + i * 60_000, f"n{i}"), 0, None)
+        pipeline.sweep(0, rows.get)
+    assert deleted == ["old"]
+    assert pipeline.counts["users_evicted"] == 1
+
+
+def test_ttl_must_outlive_the_label_horizons():
+    from streams.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        Settings(churn_horizon_s=7200, user_ttl_s=3600).validate()
