@@ -59,7 +59,7 @@ PRESETS = {
         "cdnow", "CDNOW_master.txt", "cdnow", 400_000.0,
         {"churn_horizon_s": 90 * DAY_S, "purchase_horizon_s": 90 * DAY_S,
          "session_gap_s": 3600.0, "grace_s": DAY_S, "alert_min_events": 2,
-         "recommend_interval_s": 30 * DAY_S},
+         "recommend_interval_s": 30 * DAY_S, "user_ttl_s": 365 * DAY_S},
         "the lifetimes package (lifetimes/datasets/CDNOW_master.txt) or "
         "Bruce Hardie's site",
     ),
@@ -69,7 +69,7 @@ PRESETS = {
         300_000.0,
         {"churn_horizon_s": 90 * DAY_S, "purchase_horizon_s": 90 * DAY_S,
          "session_gap_s": 3600.0, "grace_s": DAY_S, "alert_min_events": 5,
-         "recommend_interval_s": 7 * DAY_S},
+         "recommend_interval_s": 7 * DAY_S, "user_ttl_s": 365 * DAY_S},
         "the UCI Machine Learning Repository, Online Retail II (id 502)",
     ),
 }
