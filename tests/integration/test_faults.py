@@ -131,12 +131,22 @@ def test_worker_joining_and_leaving_mid_stream_keeps_totals_exact(
     produce(kafka, "clickstream", as_messages(events[4_000:8_000]))
     wait_for(lambda: _received(first) + _received(second) >= 6_000, 120,
              "both workers consuming", second)
+    # Either worker answers for any user: it forwards to the partition's owner.
+    wait_for(lambda: _answers_for_all(first, expected) and _answers_for_all(
+        second, expected), 60, "every user served by both workers", second)
     first.stop()
     produce(kafka, "clickstream", as_messages(events[8_000:]))
 
     wait_for(lambda: total_events(second, expected) == 12_000, 180,
              "all events applied on the remaining worker", second)
     assert user_counts(second, expected) == expected
+
+
+def _answers_for_all(worker, user_ids):
+    try:
+        return all(worker.get(f"/users/{u}/")["user_id"] == u for u in user_ids)
+    except OSError:
+        return False
 
 
 def _received(worker):
