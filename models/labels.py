@@ -20,8 +20,13 @@ Labelled = tuple[str, list[float], int]
 
 
 def add_moment(state: UserState, at_ms: int, x: list[float]) -> int:
-    """Remember a scoring moment; return how many old moments had to be dropped."""
-    state.pending.append({"ts_ms": at_ms, "x": x, CHURN: None, PURCHASE: None})
+    """Remember a scoring moment; return how many old moments had to be dropped.
+
+    The vector is kept to 4 decimals: it is written to the changelog with every
+    change of the row, and full floats would more than double the row's size.
+    """
+    kept = [round(v, 4) for v in x]
+    state.pending.append({"ts_ms": at_ms, "x": kept, CHURN: None, PURCHASE: None})
     state.last_moment_ms = at_ms
     dropped = 0
     while len(state.pending) > MAX_PENDING:

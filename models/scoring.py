@@ -15,6 +15,19 @@ log = logging.getLogger(__name__)
 
 # Scores never touch 0 or 1, so downstream logs and odds stay finite.
 SCORE_FLOOR = 1e-6
+# Features are log-scaled, so real values stay far inside this; anything beyond is
+# an input error that must not blow up a model's weights.
+FEATURE_LIMIT = 1e6
+
+
+def clean_features(x: list[float]) -> dict[str, float]:
+    """Name the values and make each one finite and bounded."""
+    out = {}
+    for name, value in zip(FEATURE_NAMES, x, strict=True):
+        if not math.isfinite(value):
+            value = 0.0
+        out[name] = min(max(value, -FEATURE_LIMIT), FEATURE_LIMIT)
+    return out
 
 
 def new_pipeline() -> compose.Pipeline:
@@ -45,7 +58,7 @@ class Scorer:
 
     def score(self, x: list[float]) -> dict[str, float]:
         """Churn risk and purchase propensity for one feature vector."""
-        features = dict(zip(FEATURE_NAMES, x, strict=True))
+        features = clean_features(x)
         return {
             CHURN: self._predict(CHURN, features),
             PURCHASE: self._predict(PURCHASE, features),
@@ -53,7 +66,7 @@ class Scorer:
 
     def learn(self, target: str, x: list[float], y: int) -> None:
         """Judge the model on one labelled example, then learn from it."""
-        features = dict(zip(FEATURE_NAMES, x, strict=True))
+        features = clean_features(x)
         p = self._predict(target, features)
         self.auc[target].update(bool(y), p)
         self.rolling_auc[target].update(bool(y), p)
@@ -67,15 +80,22 @@ class Scorer:
             target: f"river-logreg@{self.learned[target]}" for target in TARGETS
         }
 
-    def report(self) -> dict[str, dict[str, float | int]]:
-        """Progressive quality per target, on examples seen before learning."""
-        out: dict[str, dict[str, float | int]] = {}
+    def report(self) -> dict[str, dict[str, float | int | None]]:
+        """Progressive quality per target, on examples seen before learning.
+
+        AUC is None until both outcomes have been seen.
+        """
+        out: dict[str, dict[str, float | int | None]] = {}
         for target in TARGETS:
+            learned, positives = self.learned[target], self.positives[target]
+            both = 0 < positives < learned
             out[target] = {
-                "learned": self.learned[target],
-                "positives": self.positives[target],
-                "auc": round(float(self.auc[target].get()), 4),
-                "rolling_auc": round(float(self.rolling_auc[target].get()), 4),
+                "learned": learned,
+                "positives": positives,
+                "auc": round(float(self.auc[target].get()), 4) if both else None,
+                "rolling_auc": (
+                    round(float(self.rolling_auc[target].get()), 4) if both else None
+                ),
                 "log_loss": round(float(self.logloss[target].get()), 4),
             }
         return out

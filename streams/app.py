@@ -103,15 +103,23 @@ def create_app(settings: Settings) -> faust.App:
     def apply(event: dict[str, Any], message: Any) -> None:
         """Apply an event read from ``message``, or dead-letter it if untimely."""
         partition = message.partition
+        user_id = event["user_id"]
         try:
-            pipeline.check_time(event, partition, int(time.time() * 1000))
+            state = pipeline.on_event(
+                event, partition, users.get(user_id), time.monotonic(),
+                int(time.time() * 1000),
+            )
         except InvalidEvent as exc:
             reject(message, exc)
             return
-        user_id = event["user_id"]
-        state = pipeline.on_event(
-            event, partition, users.get(user_id), time.monotonic()
-        )
+        except Exception as exc:  # noqa: BLE001 - one event must not stop the rest
+            # A bug of ours, not bad input: the event is kept in the dead-letter
+            # topic with the error, and the worker goes on with the next one.
+            log.exception(
+                "processing failed user_id=%s offset=%s", user_id, message.offset
+            )
+            reject(message, InvalidEvent("processing_error", repr(exc)[:500]))
+            return
         if state is not None:
             users[user_id] = state
 

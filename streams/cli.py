@@ -49,6 +49,7 @@ def run_broker(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from streams import demo, worker
+    from streams.bench import command as bench
     from streams.replay import command as replay
 
     parser = argparse.ArgumentParser(
@@ -79,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_arguments(demo_p)
     demo_p.set_defaults(run=demo.run)
+
+    bench_p = sub.add_parser(
+        "bench", help="own broker; bare consumer, Faust floor and pipeline measured"
+    )
+    bench.add_arguments(bench_p)
+    bench_p.set_defaults(run=bench.run)
     return parser
 
 

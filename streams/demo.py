@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from streams import topics
-from streams.broker import Broker
+from streams.broker import Broker, die_with_parent
 from streams.errors import LifecycleError
 from streams.settings import Settings, env_name
 
@@ -69,14 +69,20 @@ PRESETS = {
         300_000.0,
         {"churn_horizon_s": 90 * DAY_S, "purchase_horizon_s": 90 * DAY_S,
          "session_gap_s": 3600.0, "grace_s": DAY_S, "alert_min_events": 5,
-         "recommend_interval_s": 7 * DAY_S, "user_ttl_s": 365 * DAY_S},
+         "recommend_interval_s": 7 * DAY_S, "user_ttl_s": 365 * DAY_S,
+         # Postage, fees and adjustments are stock codes too (see SOURCE.md).
+         "recommend_exclude": "POST,DOT,M,C2,D,S,B,PADS,CRUK,BANK CHARGES,"
+                              "AMAZONFEE,ADJUST,ADJUST2,TEST001,TEST002"},
         "the UCI Machine Learning Repository, Online Retail II (id 502)",
     ),
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", choices=sorted(PRESETS), default="taobao")
+    parser.add_argument(
+        "--dataset", choices=sorted(PRESETS), default="taobao",
+        help="which public dataset to replay (default taobao)",
+    )
     parser.add_argument("--data", type=Path, help="dataset file (default: looked up)")
     parser.add_argument(
         "--data-root", type=Path,
@@ -85,7 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--speed", help="event-time speed-up, or 'max' (default per dataset)"
     )
-    parser.add_argument("--limit", type=int, help="send at most this many events")
+    parser.add_argument(
+        "--limit", type=_positive_int, help="send at most this many events"
+    )
     parser.add_argument(
         "--show", type=int, default=10,
         help="alerts and recommendations printed per second at most (default 10)",
@@ -95,6 +103,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workdir", type=Path, default=Path("var/demo"),
         help="where logs and state go (default var/demo)",
     )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def find_dataset(args: argparse.Namespace, preset: DatasetPreset) -> Path:
@@ -204,6 +219,7 @@ def start_worker(
     return subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker"],
         env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
     )
 
 
@@ -233,8 +249,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     preset = PRESETS[args.dataset]
     path = find_dataset(args, preset)
-    speed = parse_speed(args.speed) if args.speed else preset.speed
-    workdir = args.workdir / time.strftime("%Y%m%d-%H%M%S")
+    if not path.is_file():
+        raise LifecycleError(f"{path} is not a file")
+    try:
+        speed = parse_speed(args.speed) if args.speed else preset.speed
+    except argparse.ArgumentTypeError as exc:
+        raise LifecycleError(f"--speed: {exc}") from None
+    # SIGTERM unwinds like Ctrl-C, so the broker and worker are stopped too.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    workdir = args.workdir.resolve() / time.strftime("%Y%m%d-%H%M%S")
     workdir.mkdir(parents=True, exist_ok=True)
 
     broker = None
@@ -290,6 +313,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             broker.stop()
     print_summary(summary, args.json)
     return 0 if result.failed == 0 else 1
+
+
+def _raise_interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _caught_up(web_port: int, sent: int) -> dict[str, Any] | None:

@@ -29,6 +29,10 @@ MIN_TS_MS = MIN_TS_S * 1000
 MAX_TS_MS = MAX_TS_S * 1000
 
 MAX_ID_CHARS = 256
+# Beyond these a price or quantity is a unit or data error, and a sum of a few of
+# them would overflow what models can learn from.
+MAX_PRICE = 1e9
+MAX_QUANTITY = 1_000_000
 OPTIONAL_ID_FIELDS = ("item_id", "category_id", "session_id", "order_id")
 
 # Fields of a normalised event, in the order they are serialised.
@@ -52,8 +56,8 @@ def parse_event(raw: bytes) -> dict[str, Any]:
     Raises :class:`InvalidEvent` with a reason code and a detail that says what was
     wrong and where.
     """
-    if raw is None:
-        raise InvalidEvent("empty_message", "message has no value (tombstone)")
+    if not raw:
+        raise InvalidEvent("empty_message", "message has no value")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -82,6 +86,10 @@ def normalize_event(obj: Any) -> dict[str, Any]:
     event_type = obj.get("event_type")
     if event_type is None:
         raise InvalidEvent("missing_field", "event_type is missing")
+    if not isinstance(event_type, str):
+        raise InvalidEvent(
+            "invalid_field", f"event_type must be a string, got {_kind(event_type)}"
+        )
     if event_type not in EVENT_TYPE_SET:
         raise InvalidEvent(
             "unknown_event_type",
@@ -146,7 +154,7 @@ def parse_event_ts(value: Any) -> int:
             if number is not None:
                 return _epoch_to_ms(number)
         return _iso_to_ms(text)
-    raise InvalidEvent("invalid_timestamp", f"event_ts is a {_kind(value)}")
+    raise InvalidEvent("invalid_timestamp", f"event_ts is {_kind(value)}")
 
 
 def _epoch_to_ms(number: int | float) -> int:
@@ -229,9 +237,9 @@ def _optional_price(obj: dict[str, Any]) -> float | None:
         raise InvalidEvent(
             "invalid_field", f"price must be a number, got {_kind(value)} {value!r:.40}"
         )
-    if not math.isfinite(value) or value < 0:
+    if not math.isfinite(value) or not 0 <= value <= MAX_PRICE:
         raise InvalidEvent(
-            "invalid_field", f"price={value} must be finite and not negative"
+            "invalid_field", f"price={value} must be between 0 and {MAX_PRICE:g}"
         )
     return float(value)
 
@@ -246,13 +254,15 @@ def _optional_quantity(obj: dict[str, Any]) -> int:
         raise InvalidEvent(
             "invalid_field", f"quantity must be an integer, got {_kind(value)}"
         )
-    if value < 1:
-        raise InvalidEvent("invalid_field", f"quantity={value} must be at least 1")
+    if not 1 <= value <= MAX_QUANTITY:
+        raise InvalidEvent(
+            "invalid_field", f"quantity={value} must be between 1 and {MAX_QUANTITY}"
+        )
     return value
 
 
 def _kind(value: Any) -> str:
     return {
-        dict: "object", list: "array", str: "string", int: "integer",
-        float: "number", bool: "boolean", type(None): "null",
+        dict: "an object", list: "an array", str: "a string", int: "an integer",
+        float: "a number", bool: "a boolean", type(None): "null",
     }.get(type(value), type(value).__name__)

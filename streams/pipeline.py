@@ -69,6 +69,9 @@ class UserPipeline:
         self._buy_h_ms = int(settings.purchase_horizon_s * 1000)
         self._dedup_ms = int(settings.dedup_window_s * 1000)
         self._rec_ms = int(settings.recommend_interval_s * 1000)
+        self._not_items = frozenset(
+            item.strip() for item in settings.recommend_exclude.split(",") if item
+        )
         self._ttl_ms = int(settings.user_ttl_s * 1000)
         self._future_ms = int(settings.max_future_s * 1000)
         # Per partition, a min-heap of (due event time, user id): when each user
@@ -111,14 +114,23 @@ class UserPipeline:
         partition: int,
         state: UserState | None,
         now_s: float = 0.0,
+        wall_ms: int | None = None,
     ) -> UserState | None:
         """Apply one normalised event; return the row to store (None: unchanged).
 
-        ``now_s`` is the monotonic clock, used only to tell idle partitions.
+        A known event is a duplicate, whenever it comes. An unknown one that is
+        late or from the future raises InvalidEvent (see check_time), when
+        ``wall_ms`` is given. ``now_s`` is the monotonic clock, used only to tell
+        idle partitions.
         """
         user_id = event["user_id"]
         ts_ms = event["event_ts_ms"]
         kind = event["event_type"]
+        if state is not None and event["event_id"] in state.seen:
+            self.counts["duplicates"] += 1
+            return None
+        if wall_ms is not None:
+            self.check_time(event, partition, wall_ms)
         if state is None:
             state = UserState(user_id, partition)
             self.counts["users_new"] += 1
@@ -148,7 +160,11 @@ class UserPipeline:
             self._score(state, ts_ms, "activity")
 
         item_id = event.get("item_id")
-        if item_id is not None and kind in ITEM_SIGNALS:
+        if (
+            item_id is not None
+            and kind in ITEM_SIGNALS
+            and item_id not in self._not_items
+        ):
             self.recommender.observe(item_id, recent_before)
             self._maybe_recommend(state, ts_ms)
 

@@ -83,6 +83,9 @@ class Settings:
     sweep_interval_s: float = 2.0
     # LIFECYCLE_RECOMMEND_K: items per recommendation message.
     recommend_k: int = 5
+    # LIFECYCLE_RECOMMEND_EXCLUDE: comma-separated item ids never recommended nor
+    # learned from (postage, fees and similar non-products).
+    recommend_exclude: str = ""
     # LIFECYCLE_RECOMMEND_INTERVAL_S: event time between two recommendation messages
     # for one user.
     recommend_interval_s: float = 600.0

@@ -19,6 +19,10 @@ REKEYED = "lifecycle-events-rekeyed"
 
 OUTPUT_TOPICS = (USER_SCORES, CHURN_ALERTS, RECOMMENDATIONS, DLQ)
 SCHEMA_VERSION = 1
+# Original bytes kept in a dead letter. Base64 grows them by a third, and a larger
+# record would be refused by a broker's default 1 MB limit; the whole message stays
+# in its source topic at the partition and offset the letter names.
+MAX_ORIGINAL_BYTES = 256 * 1024
 
 
 def dead_letter(
@@ -47,6 +51,8 @@ def dead_letter(
         "rejected_at_ms": rejected_at_ms,
         "original_key_b64": _b64(raw_key),
         "original_value_b64": _b64(raw_value),
+        "original_value_bytes": None if raw_value is None else len(raw_value),
+        "original_truncated": _too_long(raw_key) or _too_long(raw_value),
     }
 
 
@@ -125,4 +131,10 @@ def recommendation(
 
 
 def _b64(raw: bytes | None) -> str | None:
-    return None if raw is None else base64.b64encode(raw).decode("ascii")
+    if raw is None:
+        return None
+    return base64.b64encode(raw[:MAX_ORIGINAL_BYTES]).decode("ascii")
+
+
+def _too_long(raw: bytes | None) -> bool:
+    return raw is not None and len(raw) > MAX_ORIGINAL_BYTES

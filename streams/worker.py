@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from streams import topics
 from streams.admin import ensure_topics
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
     settings = prepare(settings.with_overrides(**overrides))
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     log.info("worker starting %s", settings.describe())
     app = create_app(settings)
     worker = Worker(app, loglevel=settings.log_level)

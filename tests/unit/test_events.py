@@ -110,7 +110,10 @@ def test_unknown_fields_are_ignored_for_forward_compatibility():
     [
         (b"\xff\xfe{}", "invalid_encoding"),
         (b"{not json", "invalid_json"),
-        (b"", "invalid_json"),
+        (b"", "empty_message"),
+        (event(event_type=["view"]), "invalid_field"),
+        (event(price=1e308), "invalid_field"),
+        (event(quantity=10**9), "invalid_field"),
         (b"[1,2]", "not_an_object"),
         (b'"text"', "not_an_object"),
         (orjson.dumps({"event_type": "view", "event_ts": INSTANT_MS}), "missing_field"),

@@ -1,0 +1,1 @@
+"""`lifecycle bench`: throughput, latency and memory of the pipeline, measured."""
