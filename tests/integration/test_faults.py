@@ -62,12 +62,13 @@ def total_events(worker, user_ids):
         return -1
 
 
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_sigkill_mid_stream_then_restart_counts_every_event_once(
-    kafka, start_worker
+    kafka, start_worker, store
 ):
     events = stream(10_000, 100)
     expected = truth(events)
-    env = {"LIFECYCLE_APP_ID": "faults-kill"}
+    env = {"LIFECYCLE_APP_ID": "faults-kill", "LIFECYCLE_STORE": store}
     first = start_worker(**env)
 
     produce(kafka, "clickstream", as_messages(events))
