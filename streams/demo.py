@@ -340,7 +340,9 @@ def build_summary(
         "events_in": result.sent,
         "rejected": dict(rejected),
         "duplicates": counts.get("duplicates", 0),
-        "users": stats["users_local"],
+        "users": counts.get("users_new", 0),
+        "users_tracked": stats["users_local"],
+        "users_evicted": counts.get("users_evicted", 0),
         "scores": counts.get("scores", 0),
         "alerts": counts.get("alerts", 0),
         "recommendations": counts.get("recommendations", 0),
@@ -361,7 +363,8 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
         return
     print("\nsummary")
     for key in ("dataset", "rows_read", "events_in", "duplicates", "users",
-                "scores", "alerts", "recommendations", "seconds", "events_per_s"):
+                "users_tracked", "users_evicted", "scores", "alerts",
+                "recommendations", "seconds", "events_per_s"):
         print(f"  {key:<16} {summary[key]}")
     print("  rejected")
     for reason, count in sorted(summary["rejected"].items()) or [("none", 0)]:

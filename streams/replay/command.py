@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from streams.events import parse_event_ts
 from streams.replay.errors import ReplayError
 from streams.replay.pacing import EventTimePacer
 from streams.replay.producer import EventSender, copy_topic
-from streams.replay.sources import FORMATS, detect_format, read_events
+from streams.replay.sources import FORMATS, Event, detect_format, read_events
 from streams.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="send events before TIME (same forms as --from)",
     )
     parser.add_argument(
+        "--sort", action=argparse.BooleanOptionalAction, default=None,
+        help="order the file by event time before sending (in memory); default: "
+        "only for formats whose files are unordered (cdnow, retailrocket)",
+    )
+    parser.add_argument(
         "--copy-from", metavar="TOPIC",
         help="copy a recorded topic to --topic, keeping keys, values, headers and "
         "timestamps",
@@ -159,6 +164,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 
+# Formats whose files are not in event-time order. Replayed unsorted, a consumer
+# would see time jump back and forth and reject most events as late.
+UNORDERED_FORMATS = frozenset({"cdnow", "retailrocket"})
+
+
+def _in_time_order(events: Iterator[Event]) -> Generator[Event, None, None]:
+    yield from sorted(events, key=lambda event: event["event_ts"])
+
+
 def replay_file(
     settings: Settings,
     path: str | Path,
@@ -172,18 +186,24 @@ def replay_file(
     mapping: Mapping[str, str] | None = None,
     type_mapping: Mapping[str, str] | None = None,
     progress: bool = False,
+    sort: bool | None = None,
 ) -> ReplayResult:
     """Send a file's events to ``topic``, keyed by user id, and count every outcome.
 
     ``speed`` None sends as fast as possible; otherwise event time runs ``speed``
     times faster than real time. Events keep their own timestamps. Events outside
     ``from_ms <= event_ts < to_ms`` are counted as ``outside_time_range``.
+    ``sort`` orders the whole file by event time first (in memory); None sorts the
+    formats whose files are not in time order (CDNOW is ordered by customer).
     """
     path = Path(path)
     if fmt == "auto":
         fmt = detect_format(path)
     reader_stats: Counter[str] = Counter()
     events = read_events(path, fmt, reader_stats, mapping, type_mapping)
+    if sort or (sort is None and fmt in UNORDERED_FORMATS):
+        # A stable sort: rows of one instant keep their file order.
+        events = _in_time_order(events)
     partitions = ensure_topics(
         settings.bootstrap, [topic], settings.partitions, settings.replication
     )[topic]
@@ -329,6 +349,7 @@ def _run_file(args: argparse.Namespace, settings: Settings) -> ReplayResult:
         mapping=dict(args.mapping) or None,
         type_mapping=dict(args.type_mapping) or None,
         progress=args.progress,
+        sort=args.sort,
     )
 
 

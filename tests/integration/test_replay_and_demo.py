@@ -126,3 +126,23 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_a_file_ordered_by_customer_is_replayed_in_event_time_order(
+    kafka, start_worker, shared_data
+):
+    # CDNOW lists each customer's whole history in turn; sent in file order, time
+    # would jump back 18 months at every customer and most events would be late.
+    worker = start_worker(LIFECYCLE_GRACE_S="86400", LIFECYCLE_USER_TTL_S="63072000",
+                          LIFECYCLE_CHURN_HORIZON_S="7776000",
+                          LIFECYCLE_PURCHASE_HORIZON_S="7776000")
+    done = lifecycle(
+        "replay", str(shared_data / "cdnow" / "CDNOW_sample.txt"), "--json",
+        "--no-progress", env={"KAFKA_BOOTSTRAP": kafka},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["events_sent"] == 6919
+    stats = worker.wait_received(6919)
+    assert stats["rejected"] == {}
+    assert stats["counts"]["events"] == 6919
+    assert stats["users_local"] == 2357
