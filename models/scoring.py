@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 
 from river import compose, linear_model, metrics, optim, preprocessing
 
@@ -30,10 +31,22 @@ def clean_features(x: list[float]) -> dict[str, float]:
     return out
 
 
+# A scaled feature beyond this many standard deviations is clipped. A feature that
+# was constant (say, price while a shop sent none) has a variance near zero, and
+# its first real values would otherwise scale to thousands and saturate the model.
+SCALED_LIMIT = 5.0
+
+
+def clip_scaled(x: dict[str, float]) -> dict[str, float]:
+    """Bound every scaled feature to +-SCALED_LIMIT."""
+    return {k: min(max(v, -SCALED_LIMIT), SCALED_LIMIT) for k, v in x.items()}
+
+
 def new_pipeline() -> compose.Pipeline:
     """A scaled logistic regression: the first, simple scorer."""
     return compose.Pipeline(
         preprocessing.StandardScaler(),
+        compose.FuncTransformer(clip_scaled),
         linear_model.LogisticRegression(
             optimizer=optim.SGD(0.02), l2=1e-4, clip_gradient=5.0
         ),
@@ -54,6 +67,8 @@ class Scorer:
             target: metrics.RollingROCAUC(window_size=auc_window)
             for target in TARGETS
         }
+        # Outcomes in each rolling window, to tell when its AUC is undefined.
+        self.recent = {target: deque(maxlen=auc_window) for target in TARGETS}
         self.logloss = {target: metrics.LogLoss() for target in TARGETS}
 
     def score(self, x: list[float]) -> dict[str, float]:
@@ -70,6 +85,7 @@ class Scorer:
         p = self._predict(target, features)
         self.auc[target].update(bool(y), p)
         self.rolling_auc[target].update(bool(y), p)
+        self.recent[target].append(y)
         self.logloss[target].update(bool(y), p)
         self.models[target].learn_one(features, bool(y))
         self.learned[target] += 1
@@ -89,12 +105,15 @@ class Scorer:
         for target in TARGETS:
             learned, positives = self.learned[target], self.positives[target]
             both = 0 < positives < learned
+            recent = self.recent[target]
+            both_recent = 0 < sum(recent) < len(recent)
             out[target] = {
                 "learned": learned,
                 "positives": positives,
                 "auc": round(float(self.auc[target].get()), 4) if both else None,
                 "rolling_auc": (
-                    round(float(self.rolling_auc[target].get()), 4) if both else None
+                    round(float(self.rolling_auc[target].get()), 4)
+                    if both_recent else None
                 ),
                 "log_loss": round(float(self.logloss[target].get()), 4),
             }

@@ -84,18 +84,38 @@ def create_app(settings: Settings) -> faust.App:
     def publish(topic: str, key: str, value: dict[str, Any]) -> None:
         pending.append((topic, key.encode(), orjson.dumps(value)))
 
+    # Changed rows wait here too, one entry per user however often it changed in
+    # the step: (partition, row), the row None for a deletion.
+    changed: dict[str, tuple[int, UserState | None]] = {}
+    changelog = users.changelog_topic
+
     async def send_pending() -> None:
+        # Rows first: an output must never be ahead of the state that caused it.
+        while changed:
+            rows = list(changed.items())
+            changed.clear()
+            for user_id, (partition, state) in rows:
+                await changelog.send(
+                    key=user_id, value=state, partition=partition,
+                    value_serializer=None if state is not None else "raw",
+                    callback=users._on_changelog_sent,
+                )
         while pending:
             batch = pending[:]
             pending.clear()
             for topic, key, value in batch:
                 await outputs[topic].send(key=key, value=value)
 
+    # Rows go to the store at once and to the changelog when the step's sends are
+    # awaited: the table's own send_soon queues one message at a time, which
+    # costs more than all the rest of an event's work.
     def write(state: UserState) -> None:
-        users[state.user_id] = state
+        users.data[state.user_id] = state
+        changed[state.user_id] = (state.partition, state)
 
-    def delete(user_id: str) -> None:
-        del users[user_id]  # a tombstone in the changelog
+    def delete(state: UserState) -> None:
+        del users.data[state.user_id]
+        changed[state.user_id] = (state.partition, None)  # a tombstone
 
     pipeline = UserPipeline(settings, publish, write, delete)
     app.lifecycle_pipeline = pipeline  # reached by the web views and tests
@@ -121,7 +141,7 @@ def create_app(settings: Settings) -> faust.App:
             reject(message, InvalidEvent("processing_error", repr(exc)[:500]))
             return
         if state is not None:
-            users[user_id] = state
+            write(state)
 
     def reject(message: Any, exc: InvalidEvent) -> None:
         pipeline.rejected[exc.reason] += 1
@@ -148,7 +168,7 @@ def create_app(settings: Settings) -> faust.App:
             key = user_id.encode()
             if message.key == key and message.partition == partition_for(user_id, n):
                 apply(parsed, message)
-                if pending:
+                if pending or changed:
                     await send_pending()
             else:
                 received["rekeyed_out"] += 1
@@ -165,7 +185,7 @@ def create_app(settings: Settings) -> faust.App:
             else:
                 received["rekeyed_in"] += 1
                 apply(orjson.loads(message.value), message)
-            if pending:
+            if pending or changed:
                 await send_pending()
 
     def sweep_partition(partition: int) -> None:

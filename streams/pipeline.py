@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[str, str, dict[str, Any]], None]
 WriteRow = Callable[[UserState], None]
-DeleteRow = Callable[[str], None]
+DeleteRow = Callable[[UserState], None]
 
 # Event types that express interest in an item, and so feed recommendations.
 ITEM_SIGNALS = frozenset({"view", "cart_add", "favorite", "purchase"})
@@ -238,7 +238,7 @@ class UserPipeline:
         if state.pending:
             self.counts["moments_dropped"] += len(state.pending)
         assert self.delete is not None
-        self.delete(state.user_id)
+        self.delete(state)
 
     # -- decisions ----------------------------------------------------------
 

@@ -72,7 +72,7 @@ def test_idle_users_are_evicted_after_their_ttl():
         user = f"new{i}"
         rows[user] = pipeline.on_event(event(user, T0 + i * 60_000, f"n{i}"), 0, None)
         pipeline.sweep(0, rows.get)
-    assert deleted == ["old"]
+    assert [state.user_id for state in deleted] == ["old"]
     assert pipeline.counts["users_evicted"] == 1
 
 
