@@ -23,12 +23,16 @@ FEATURE_LIMIT = 1e6
 
 def clean_features(x: list[float]) -> dict[str, float]:
     """Name the values and make each one finite and bounded."""
-    out = {}
-    for name, value in zip(FEATURE_NAMES, x, strict=True):
-        if not math.isfinite(value):
-            value = 0.0
-        out[name] = min(max(value, -FEATURE_LIMIT), FEATURE_LIMIT)
-    return out
+    if len(x) != len(FEATURE_NAMES):
+        raise ValueError(f"expected {len(FEATURE_NAMES)} features, got {len(x)}")
+    # The common case, every value in range (NaN fails the comparison), is one
+    # pass in C-level comparisons; this runs several times per event.
+    if all(-FEATURE_LIMIT <= v <= FEATURE_LIMIT for v in x):
+        return dict(zip(FEATURE_NAMES, x, strict=True))
+    return {
+        name: min(max(v, -FEATURE_LIMIT), FEATURE_LIMIT) if math.isfinite(v) else 0.0
+        for name, v in zip(FEATURE_NAMES, x, strict=True)
+    }
 
 
 # A scaled feature beyond this many standard deviations is clipped. A feature that
@@ -39,7 +43,13 @@ SCALED_LIMIT = 5.0
 
 def clip_scaled(x: dict[str, float]) -> dict[str, float]:
     """Bound every scaled feature to +-SCALED_LIMIT."""
-    return {k: min(max(v, -SCALED_LIMIT), SCALED_LIMIT) for k, v in x.items()}
+    if all(-SCALED_LIMIT <= v <= SCALED_LIMIT for v in x.values()):
+        return x
+    return {
+        k: v if -SCALED_LIMIT <= v <= SCALED_LIMIT
+        else (SCALED_LIMIT if v > 0 else -SCALED_LIMIT)
+        for k, v in x.items()
+    }
 
 
 def new_pipeline() -> compose.Pipeline:
