@@ -25,9 +25,10 @@ def clean_features(x: list[float]) -> dict[str, float]:
     """Name the values and make each one finite and bounded."""
     if len(x) != len(FEATURE_NAMES):
         raise ValueError(f"expected {len(FEATURE_NAMES)} features, got {len(x)}")
-    # The common case, every value in range (NaN fails the comparison), is one
-    # pass in C-level comparisons; this runs several times per event.
-    if all(-FEATURE_LIMIT <= v <= FEATURE_LIMIT for v in x):
+    # The common case, every value in range, is checked by builtins that loop in
+    # C: this runs several times per event. A NaN or an infinity makes the sum
+    # NaN or infinite, which fails its comparison.
+    if _within(x, FEATURE_LIMIT):
         return dict(zip(FEATURE_NAMES, x, strict=True))
     return {
         name: min(max(v, -FEATURE_LIMIT), FEATURE_LIMIT) if math.isfinite(v) else 0.0
@@ -41,9 +42,21 @@ def clean_features(x: list[float]) -> dict[str, float]:
 SCALED_LIMIT = 5.0
 
 
+def _within(values: list[float], limit: float) -> bool:
+    """True if every value is finite and within +-limit."""
+    if not values:
+        return True
+    total = sum(values)
+    return (
+        -limit * len(values) <= total <= limit * len(values)
+        and max(values) <= limit
+        and min(values) >= -limit
+    )
+
+
 def clip_scaled(x: dict[str, float]) -> dict[str, float]:
     """Bound every scaled feature to +-SCALED_LIMIT."""
-    if all(-SCALED_LIMIT <= v <= SCALED_LIMIT for v in x.values()):
+    if _within(list(x.values()), SCALED_LIMIT):
         return x
     return {
         k: v if -SCALED_LIMIT <= v <= SCALED_LIMIT
