@@ -26,7 +26,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 log = logging.getLogger(__name__)
 
-PROBE_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 15.0
 _original_highwaters = AIOKafkaConsumerThread._highwaters
 
 
@@ -48,12 +48,16 @@ async def true_end_offsets(
         for tp, original in zip(tps, to_probe, strict=True):
             probe.seek(tp, ends[original] - 1)
         by_tp = dict(zip(tps, to_probe, strict=True))
+        # Every probed partition holds a record at end - 1, so an empty poll only
+        # means "done" once each has answered; before that it means "not yet".
+        unanswered = set(tps)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PROBE_TIMEOUT_S
         while loop.time() < deadline:
             batch = await probe.getmany(timeout_ms=200)
-            if not batch:
+            if not batch and not unanswered:
                 break
+            unanswered.difference_update(batch)
             for tp, records in batch.items():
                 original = by_tp[tp]
                 last = records[-1].offset + 1
@@ -64,6 +68,12 @@ async def true_end_offsets(
                         tp.topic, tp.partition, ends[original], last,
                     )
                     ends[original] = last
+        if unanswered:
+            log.warning(
+                "end offsets unchecked partitions=%s after %.0fs",
+                sorted((tp.topic, tp.partition) for tp in unanswered),
+                PROBE_TIMEOUT_S,
+            )
     finally:
         await probe.stop()
     return ends
