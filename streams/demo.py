@@ -112,15 +112,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def default_data_roots() -> list[Path]:
+    """Where datasets are looked up: ../shared/data beside the cwd or the repo."""
+    return [
+        Path.cwd().parent / "shared" / "data",
+        Path(__file__).resolve().parents[2] / "shared" / "data",
+    ]
+
+
 def find_dataset(args: argparse.Namespace, preset: DatasetPreset) -> Path:
     if args.data:
         if not args.data.exists():
             raise LifecycleError(f"--data {args.data} does not exist")
         return args.data
-    roots = [args.data_root] if args.data_root else [
-        Path.cwd().parent / "shared" / "data",
-        Path(__file__).resolve().parents[2] / "shared" / "data",
-    ]
+    roots = [args.data_root] if args.data_root else default_data_roots()
     for root in roots:
         candidate = root / preset.folder / preset.filename
         if candidate.exists():

@@ -49,7 +49,7 @@ from streams.bench.procs import BenchError, FloorProcess, WorkerProcess, rss_kb
 from streams.bench.report import format_table
 from streams.bench.stream import NewestTs, new_user_events, synthetic_events
 from streams.broker import Broker
-from streams.demo import PRESETS, free_port
+from streams.demo import PRESETS, default_data_roots, free_port
 from streams.settings import Settings
 from streams.worker import prepare
 
@@ -133,10 +133,7 @@ def find_taobao(path: Path | None) -> Path:
         if not path.is_file():
             raise BenchError(f"--taobao {path}: no such file")
         return path
-    roots = [
-        Path.cwd().parent / "shared" / "data",
-        Path(__file__).resolve().parents[3] / "shared" / "data",
-    ]
+    roots = default_data_roots()
     for root in roots:
         candidate = root / TAOBAO.folder / TAOBAO.filename
         if candidate.is_file():
