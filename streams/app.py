@@ -118,7 +118,6 @@ def create_app(settings: Settings) -> faust.App:
         changed[state.user_id] = (state.partition, None)  # a tombstone
 
     pipeline = UserPipeline(settings, publish, write, delete)
-    app.lifecycle_pipeline = pipeline  # reached by the web views and tests
 
     def apply(event: dict[str, Any], message: Any) -> None:
         """Apply an event read from ``message``, or dead-letter it if untimely."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from streams import topics
 from streams.admin import ensure_topics
+from streams.errors import ConfigError
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def prepare(settings: Settings) -> Settings:
     )
     source_n = counts[topics.CLICKSTREAM]
     if counts[topics.REKEYED] != source_n:
-        raise SystemExit(
+        raise ConfigError(
             f"topic {topics.REKEYED} has {counts[topics.REKEYED]} partitions but "
             f"{topics.CLICKSTREAM} has {source_n}; they must match"
         )
