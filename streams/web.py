@@ -47,17 +47,27 @@ def register(
             state = users.get(user_id)
             if state is None:
                 return self.json({"error": f"unknown user_id={user_id}"}, status=404)
-            return self.json(user_view(state, pipeline.watermark.value_ms))
+            return self.json(
+                user_view(state, pipeline.watermark.value_ms, pipeline)
+            )
 
 
-def user_view(state: UserState, watermark_ms: int) -> dict[str, Any]:
+def user_view(
+    state: UserState, watermark_ms: int, pipeline: UserPipeline | None = None
+) -> dict[str, Any]:
+    """A user's row, with features (and, given the pipeline, scores) as they stand
+    at the worker's watermark."""
     at_ms = max(watermark_ms, state.last_ts_ms)
     body = state.to_dict()
     body.pop("seen")
     body.pop("pending")
     body["pending_moments"] = len(state.pending)
     body["features_at_ms"] = at_ms
-    body["features"] = dict(
-        zip(FEATURE_NAMES, feature_values(state, at_ms), strict=True)
-    )
+    x = feature_values(state, at_ms)
+    body["features"] = dict(zip(FEATURE_NAMES, x, strict=True))
+    if pipeline is not None:
+        # Scored now, not at the last scoring moment: an evaluation reads what the
+        # models make of every user at one instant of event time.
+        body["scores_now"] = pipeline.scorer.score(x)
+        body["model_versions"] = pipeline.scorer.versions()
     return body
