@@ -20,7 +20,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from models.features import UserState
-from streams import codecs, compat, topics
+from streams import codecs, compat, recovery, topics
 from streams.errors import InvalidEvent
 from streams.events import parse_event
 from streams.pipeline import UserPipeline
@@ -76,6 +76,7 @@ def create_app(settings: Settings) -> faust.App:
         "users", partitions=n, key_type=codecs.UserKey, value_type=codecs.UserRow
     )
     received: Counter[str] = Counter()
+    recovery.guard_stale_rows(users, received)
 
     # Outputs wait here until the agent that caused them sends them. Awaiting the
     # producer directly batches far better than Faust's one-at-a-time send_soon.

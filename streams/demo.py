@@ -51,7 +51,7 @@ PRESETS = {
     "taobao": DatasetPreset(
         "taobao-userbehavior", "UserBehavior_head110k.csv", "taobao", 120.0,
         {"churn_horizon_s": 1800.0, "purchase_horizon_s": 1800.0,
-         "session_gap_s": 900.0, "grace_s": 30.0},
+         "session_gap_s": 900.0, "grace_s": 30.0, "rescore_interval_s": 3600.0},
         "Tianchi data set 649 (User Behavior Data from Taobao); see SOURCE.md",
     ),
     # Eighteen months of purchases, dates only: horizons of a quarter.
@@ -59,7 +59,8 @@ PRESETS = {
         "cdnow", "CDNOW_master.txt", "cdnow", 400_000.0,
         {"churn_horizon_s": 90 * DAY_S, "purchase_horizon_s": 90 * DAY_S,
          "session_gap_s": 3600.0, "grace_s": DAY_S, "alert_min_events": 2,
-         "recommend_interval_s": 30 * DAY_S, "user_ttl_s": 365 * DAY_S},
+         "recommend_interval_s": 30 * DAY_S, "user_ttl_s": 365 * DAY_S,
+         "rescore_interval_s": 30 * DAY_S},
         "the lifetimes package (lifetimes/datasets/CDNOW_master.txt) or "
         "Bruce Hardie's site",
     ),
@@ -69,7 +70,8 @@ PRESETS = {
         300_000.0,
         {"churn_horizon_s": 90 * DAY_S, "purchase_horizon_s": 90 * DAY_S,
          "session_gap_s": 3600.0, "grace_s": DAY_S, "alert_min_events": 5,
-         "recommend_interval_s": 7 * DAY_S, "user_ttl_s": 365 * DAY_S,
+         "recommend_interval_s": 7 * DAY_S, "user_ttl_s": 800 * DAY_S,
+         "rescore_interval_s": 14 * DAY_S,
          # Postage, fees and adjustments are stock codes too (see SOURCE.md).
          "recommend_exclude": "POST,DOT,M,C2,D,S,B,PADS,CRUK,BANK CHARGES,"
                               "AMAZONFEE,ADJUST,ADJUST2,TEST001,TEST002"},

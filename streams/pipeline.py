@@ -74,6 +74,7 @@ class UserPipeline:
         )
         self._ttl_ms = int(settings.user_ttl_s * 1000)
         self._future_ms = int(settings.max_future_s * 1000)
+        self._rescore_ms = int(settings.rescore_interval_s * 1000)
         # Per partition, a min-heap of (due event time, user id): when each user
         # next needs a look. Stale entries are skipped when popped.
         self._due: dict[int, list[tuple[int, str]]] = {}
@@ -226,6 +227,20 @@ class UserPipeline:
             scores = self._score(state, session_end_ms, "session_end")
             self._maybe_alert(state, scores, session_end_ms)
 
+        # A silent user is scored again at regular steps of event time. After a
+        # long jump of the watermark the sweep catches up one step at a time, each
+        # moment scored with the features as they stood at its own time.
+        due_ms = self._rescore_due_ms(state)
+        if due_ms is not None and due_ms <= watermark_ms:
+            scores = self._score(state, due_ms, "interval")
+            self._maybe_alert(state, scores, due_ms)
+
+    def _rescore_due_ms(self, state: UserState) -> int | None:
+        """When a silent user is next scored; None while active or when off."""
+        if not self._rescore_ms or not state.scored_session_end:
+            return None
+        return state.last_moment_ms + self._rescore_ms
+
     def _expired(self, state: UserState, watermark_ms: int) -> bool:
         return (
             self.delete is not None
@@ -310,6 +325,9 @@ class UserPipeline:
         deadline = next_deadline_ms(state, self._churn_h_ms, self._buy_h_ms)
         if deadline is not None:
             candidates.append(deadline)
+        rescore_ms = self._rescore_due_ms(state)
+        if rescore_ms is not None:
+            candidates.append(rescore_ms)
         if self.delete is not None:
             candidates.append(state.last_ts_ms + self._ttl_ms)
         return min(candidates) if candidates else -1

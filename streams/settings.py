@@ -70,6 +70,10 @@ class Settings:
     # LIFECYCLE_PURCHASE_HORIZON_S: a purchase within this long after a scoring moment
     # labels that moment positive for purchase propensity.
     purchase_horizon_s: float = 3600.0
+    # LIFECYCLE_RESCORE_INTERVAL_S: a silent user (session over) is scored again
+    # every this much event time until evicted, so the models also learn from, and
+    # alert on, users long gone quiet. 0 turns it off.
+    rescore_interval_s: float = 86400.0
     # LIFECYCLE_CHURN_THRESHOLD: churn risk at or above which an alert opens.
     churn_threshold: float = 0.7
     # LIFECYCLE_CHURN_REARM: churn risk below which an open alert episode closes.
@@ -133,6 +137,8 @@ class Settings:
                      "idle_partition_s", "max_future_s", "user_ttl_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{env_name(name)} must be positive")
+        if self.rescore_interval_s < 0:
+            raise ConfigError("LIFECYCLE_RESCORE_INTERVAL_S must be 0 (off) or more")
         longest_s = max(self.churn_horizon_s, self.purchase_horizon_s)
         if self.user_ttl_s <= longest_s + self.session_gap_s:
             raise ConfigError(

@@ -113,6 +113,8 @@ def wait_for(predicate, timeout_s: float, what: str, worker=None):
             return value
         time.sleep(0.25)
     tail = worker.log_tail() if worker else ""
+    if callable(what):
+        what = what()
     raise AssertionError(f"timed out waiting for {what}\n{tail}")
 
 

@@ -82,7 +82,8 @@ def test_sigkill_mid_stream_then_restart_counts_every_event_once(
 
     second = start_worker(**env)
     wait_for(lambda: total_events(second, expected) == 10_000, 180,
-             "all 10,000 events applied after restart", second)
+             lambda: f"all 10,000 events applied after restart (last total: "
+             f"{_last_total.get('value')}, stats: {second.stats()})", second)
     assert user_counts(second, expected) == expected
 
 

@@ -82,6 +82,42 @@ def test_silent_user_is_scored_at_session_end_and_alerted_once(run):
     assert pipeline.counts["labels_churn"] >= 1
 
 
+def test_silent_user_is_rescored_every_interval_of_event_time():
+    settings = Settings(
+        grace_s=1.0, session_gap_s=600.0, churn_horizon_s=1800.0,
+        purchase_horizon_s=1800.0, rescore_interval_s=3600.0,
+    )
+    published, rows = [], {}
+    pipeline = UserPipeline(
+        settings, lambda t, k, v: published.append((t, k, v)),
+        lambda state: rows.__setitem__(state.user_id, state),
+    )
+
+    def send(user, ts_ms):
+        event = {"event_id": f"{user}-{ts_ms}", "user_id": user,
+                 "event_type": "view", "event_ts_ms": ts_ms}
+        rows[user] = pipeline.on_event(event, 0, rows.get(user))
+
+    send("quiet", T0)
+    # Another user moves the watermark 3.5 hours on, in one jump.
+    send("busy", T0 + 210 * MIN_MS)
+    pipeline.sweep(0, rows.get)
+
+    moments = [
+        (v["moment"], v["scored_ts_ms"]) for v in of(published, topics.USER_SCORES)
+        if v["user_id"] == "quiet"
+    ]
+    # Activity at T0, the end of the session 10 minutes later, then one moment
+    # per hour after that, each at its own time, none beyond the watermark.
+    assert moments == [
+        ("activity", T0),
+        ("session_end", T0 + 10 * MIN_MS),
+        ("interval", T0 + 70 * MIN_MS),
+        ("interval", T0 + 130 * MIN_MS),
+        ("interval", T0 + 190 * MIN_MS),
+    ]
+
+
 def test_recommendations_come_from_co_occurrence(run):
     _, send, _, _, published = run
     send("a", "view", T0, item_id="i1")
