@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from streams import topics
+from streams.bench.levelling import print_levelling, run_levelling
 from streams.bench.measure import (
     EVENT_DRIVEN,
     Event,
@@ -85,6 +86,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rss-users", type=int, default=100_000,
         help="new users sent for the memory measurement (default 100000)",
     )
+    parser.add_argument(
+        "--levelling", type=int, metavar="N",
+        help="instead: send N events, each a new user, and show the worker's "
+        "memory levelling off as idle users are evicted (try 1000000)",
+    )
+    parser.add_argument(
+        "--levelling-ttl-s", type=float, default=3600.0,
+        help="user TTL of the levelling run, in event time (default 3600: about "
+        "51k users held)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument(
         "--workdir", type=Path, default=Path("var/bench"),
@@ -95,7 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.events < 1000 or args.rss_users < 1000:
         raise BenchError("--events and --rss-users must be at least 1000")
-    taobao = None if args.no_taobao else find_taobao(args.taobao)
+    taobao = None
+    if not (args.no_taobao or args.levelling):
+        taobao = find_taobao(args.taobao)
     workdir = args.workdir.resolve() / time.strftime("%Y%m%d-%H%M%S")
     workdir.mkdir(parents=True, exist_ok=True)
     # SIGTERM unwinds like Ctrl-C, so every process started here is stopped.
@@ -104,6 +117,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # for a producer that only fills a topic before the clock starts, that is noise.
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     started_s = time.monotonic()
+
+    if args.levelling:
+        with kafka(settings, workdir / "broker.log") as (bootstrap, _):
+            prepare(settings.with_overrides(kafka_bootstrap=bootstrap))
+            result = run_levelling(args, settings, bootstrap, workdir)
+        result["bench_elapsed_s"] = round(time.monotonic() - started_s, 1)
+        print_levelling(result, args.json)
+        return 0
 
     results: dict[str, Any] = dict.fromkeys(REQUIRED_KEYS)
     results.update(synthetic_run(args, settings, workdir))
