@@ -183,9 +183,13 @@ def _received(worker):
 
 
 def _comparable(row):
-    """A user's row without what legitimately moves with wall-clock restarts."""
+    """A user's row without what legitimately moves with wall-clock restarts.
+
+    Features are computed at the worker's watermark, and the current scores come
+    from models that keep learning: neither is user state.
+    """
     row = dict(row)
-    for volatile in ("features", "features_at_ms"):
+    for volatile in ("features", "features_at_ms", "scores_now", "model_versions"):
         row.pop(volatile, None)
     return row
 
