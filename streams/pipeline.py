@@ -186,6 +186,7 @@ class UserPipeline:
         and, if at risk, alerted. Returns the number of users looked at.
         """
         watermark_ms = self.watermark.sweep_ms(partition, now_s)
+        self.counts["sweeps"] += 1
         due = self._due.setdefault(partition, [])
         looked = 0
         while due and due[0][0] <= watermark_ms:

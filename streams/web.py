@@ -27,6 +27,8 @@ def register(
             body["received"] = dict(received)
             body["rejected_total"] = sum(pipeline.rejected.values())
             body["users_local"] = sum(1 for _ in users.keys())
+            # Unchanged while the worker keeps its place in the consumer group.
+            body["consumer_generation"] = app.consumer_generation_id
             return self.json(body)
 
     @app.page("/models/")
