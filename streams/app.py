@@ -142,6 +142,8 @@ def create_app(settings: Settings) -> faust.App:
             return
         if state is not None:
             write(state)
+        if pipeline.sweep_due(partition):
+            sweep_partition(partition)
 
     def reject(message: Any, exc: InvalidEvent) -> None:
         pipeline.rejected[exc.reason] += 1
@@ -198,6 +200,12 @@ def create_app(settings: Settings) -> faust.App:
         looked = pipeline.sweep(partition, users.get, time.monotonic())
         if looked:
             log.debug("sweep partition=%d users=%d", partition, looked)
+
+    @app.on_partitions_revoked.connect
+    async def forget_sweep_index(_app: Any, revoked: Any, **_: Any) -> None:
+        # A partition given back later is re-indexed from the rows recovered then.
+        for tp in revoked:
+            indexed.discard(tp.partition)
 
     owned_before: set[int] = set()
 

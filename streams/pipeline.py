@@ -75,6 +75,12 @@ class UserPipeline:
         self._ttl_ms = int(settings.user_ttl_s * 1000)
         self._future_ms = int(settings.max_future_s * 1000)
         self._rescore_ms = int(settings.rescore_interval_s * 1000)
+        # A partition is also swept from its own stream each time its watermark
+        # moves this far, so labels and silent users are handled at the same
+        # event times whether the stream is live or replayed a million times
+        # faster than the wall-clock ticks.
+        self._sweep_step_ms = max(self._gap_ms // 4, 1000)
+        self._swept_ms: dict[int, int] = {}
         # Per partition, a min-heap of (due event time, user id): when each user
         # next needs a look. Stale entries are skipped when popped.
         self._due: dict[int, list[tuple[int, str]]] = {}
@@ -187,6 +193,7 @@ class UserPipeline:
         """
         watermark_ms = self.watermark.sweep_ms(partition, now_s)
         self.counts["sweeps"] += 1
+        self._swept_ms[partition] = watermark_ms
         due = self._due.setdefault(partition, [])
         looked = 0
         while due and due[0][0] <= watermark_ms:
@@ -204,6 +211,15 @@ class UserPipeline:
             self.write(state)
             self._schedule(state)
         return looked
+
+    def sweep_due(self, partition: int) -> bool:
+        """True once the partition's watermark has moved a step past its last
+        sweep (see ``_sweep_step_ms``)."""
+        return (
+            self.watermark.partition_ms(partition)
+            - self._swept_ms.get(partition, 0)
+            >= self._sweep_step_ms
+        )
 
     def reindex(self, partition: int, states: Iterable[UserState]) -> None:
         """Rebuild a partition's due-heap from its rows (after recovery)."""
@@ -228,7 +244,7 @@ class UserPipeline:
             scores = self._score(state, session_end_ms, "session_end")
             self._maybe_alert(state, scores, session_end_ms)
 
-        # A silent user is scored again at regular steps of event time. After a
+        # A silent user is scored again at growing steps of event time. After a
         # long jump of the watermark the sweep catches up one step at a time, each
         # moment scored with the features as they stood at its own time.
         due_ms = self._rescore_due_ms(state)
@@ -237,10 +253,16 @@ class UserPipeline:
             self._maybe_alert(state, scores, due_ms)
 
     def _rescore_due_ms(self, state: UserState) -> int | None:
-        """When a silent user is next scored; None while active or when off."""
+        """When a silent user is next scored; None while active or when off.
+
+        The step is the rescore interval or the silence so far, whichever is
+        longer: moments come at about 1, 2, 4, 8... intervals of silence, so a
+        user silent for a year costs a handful of moments, not one per interval.
+        """
         if not self._rescore_ms or not state.scored_session_end:
             return None
-        return state.last_moment_ms + self._rescore_ms
+        silence_ms = state.last_moment_ms - state.last_ts_ms
+        return state.last_moment_ms + max(self._rescore_ms, silence_ms)
 
     def _expired(self, state: UserState, watermark_ms: int) -> bool:
         return (

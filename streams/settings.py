@@ -71,8 +71,9 @@ class Settings:
     # labels that moment positive for purchase propensity.
     purchase_horizon_s: float = 3600.0
     # LIFECYCLE_RESCORE_INTERVAL_S: a silent user (session over) is scored again
-    # every this much event time until evicted, so the models also learn from, and
-    # alert on, users long gone quiet. 0 turns it off.
+    # after this much event time or the silence so far, whichever is longer, until
+    # evicted, so the models also learn from, and alert on, users long gone quiet.
+    # 0 turns it off.
     rescore_interval_s: float = 86400.0
     # LIFECYCLE_CHURN_THRESHOLD: churn risk at or above which an alert opens.
     churn_threshold: float = 0.7

@@ -82,7 +82,7 @@ def test_silent_user_is_scored_at_session_end_and_alerted_once(run):
     assert pipeline.counts["labels_churn"] >= 1
 
 
-def test_silent_user_is_rescored_every_interval_of_event_time():
+def test_silent_user_is_rescored_at_growing_steps_of_event_time():
     settings = Settings(
         grace_s=1.0, session_gap_s=600.0, churn_horizon_s=1800.0,
         purchase_horizon_s=1800.0, rescore_interval_s=3600.0,
@@ -107,14 +107,14 @@ def test_silent_user_is_rescored_every_interval_of_event_time():
         (v["moment"], v["scored_ts_ms"]) for v in of(published, topics.USER_SCORES)
         if v["user_id"] == "quiet"
     ]
-    # Activity at T0, the end of the session 10 minutes later, then one moment
-    # per hour after that, each at its own time, none beyond the watermark.
+    # Activity at T0, the end of the session 10 minutes later, then steps of the
+    # interval or the silence so far, whichever is longer: 70 and 140 minutes in
+    # (the next, at 280, lies beyond the watermark), each at its own time.
     assert moments == [
         ("activity", T0),
         ("session_end", T0 + 10 * MIN_MS),
         ("interval", T0 + 70 * MIN_MS),
-        ("interval", T0 + 130 * MIN_MS),
-        ("interval", T0 + 190 * MIN_MS),
+        ("interval", T0 + 140 * MIN_MS),
     ]
 
 
