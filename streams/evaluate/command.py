@@ -24,6 +24,7 @@ import numpy as np
 from streams.demo import PRESETS, locate_dataset
 from streams.errors import LifecycleError
 from streams.evaluate import report as reports
+from streams.evaluate.metrics import average_ranks
 from streams.evaluate.runner import StreamRun, run_stream
 from streams.settings import Settings
 
@@ -152,7 +153,13 @@ def evaluate_period(
         settings={k: v for k, v in overrides.items() if k.endswith("horizon_s")},
         bgnbd_params=baselines.describe()["bgnbd_params"],
         stream=stream.describe(),
-        diagnostics=_recency_gap(stream, split.calibration.recency_days()),
+        diagnostics={
+            **_recency_gap(stream, split.calibration.recency_days()),
+            # Negative: the more recent the last purchase, the higher the score.
+            "stream_recency_rank_corr": _rank_corr(
+                buy, split.calibration.recency_days()
+            ),
+        },
     )
     result["chart"] = _chart(out, name, result, y, scores)
     return result
@@ -205,6 +212,13 @@ def _recency_gap(stream: StreamRun, population_recency_days: np.ndarray) -> dict
         "moment_inactive_days": spread(inactive),
         "judged_inactive_days": spread(population_recency_days),
     }
+
+
+def _rank_corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's rank correlation of two score arrays."""
+    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return round(float(np.corrcoef(average_ranks(a), average_ranks(b))[0, 1]), 4)
 
 
 def _chart(out: Path, name: str, result: dict[str, Any], y: np.ndarray,
