@@ -77,7 +77,7 @@ def draw(
                          label=f"goal {metric.upper()} {value}")
     bar_axes.set_xticks(position, names, rotation=20, ha="right", fontsize=8)
     bar_axes.set_ylim(0, 1.05)
-    bar_axes.set_title("AUC and AP (black: published)")
+    bar_axes.set_title("AUC and AP" + (" (black: published)" if anchors else ""))
     bar_axes.legend(loc="upper right", fontsize=7)
 
     figure.tight_layout()
