@@ -50,6 +50,7 @@ def run_broker(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from streams import demo, worker
     from streams.bench import command as bench
+    from streams.evaluate import command as evaluate
     from streams.replay import command as replay
 
     parser = argparse.ArgumentParser(
@@ -86,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_arguments(bench_p)
     bench_p.set_defaults(run=bench.run)
+
+    evaluate_p = sub.add_parser(
+        "evaluate", help="own broker and worker; streaming scores beside baselines"
+    )
+    evaluate.add_arguments(evaluate_p)
+    evaluate_p.set_defaults(run=evaluate.run)
     return parser
 
 

@@ -10,14 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +22,17 @@ from typing import Any
 import orjson
 
 from streams import topics
-from streams.broker import Broker, die_with_parent
 from streams.errors import LifecycleError
-from streams.settings import Settings, env_name
+from streams.settings import Settings
+
+# Re-exported: the bench and older callers import them from here.
+from streams.stack import (  # noqa: F401
+    free_port,
+    local_stack,
+    stop_process,
+    wait_until,
+    worker_stats,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,26 +127,29 @@ def default_data_roots() -> list[Path]:
 
 
 def find_dataset(args: argparse.Namespace, preset: DatasetPreset) -> Path:
-    if args.data:
-        if not args.data.exists():
-            raise LifecycleError(f"--data {args.data} does not exist")
-        return args.data
-    roots = [args.data_root] if args.data_root else default_data_roots()
+    return locate_dataset(args.dataset, args.data, args.data_root)
+
+
+def locate_dataset(
+    name: str, data: Path | None = None, data_root: Path | None = None
+) -> Path:
+    """The file of dataset ``name``: ``data`` if given, else looked up under
+    ``data_root`` or the default roots."""
+    preset = PRESETS[name]
+    if data:
+        if not data.exists():
+            raise LifecycleError(f"--data {data} does not exist")
+        return data
+    roots = [data_root] if data_root else default_data_roots()
     for root in roots:
         candidate = root / preset.folder / preset.filename
         if candidate.exists():
             return candidate
     looked = ", ".join(str(r / preset.folder / preset.filename) for r in roots)
     raise LifecycleError(
-        f"dataset {args.dataset} not found (looked at {looked}). Obtain "
+        f"dataset {name} not found (looked at {looked}). Obtain "
         f"{preset.filename} from {preset.obtain}, then pass --data PATH."
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -203,54 +210,6 @@ def format_output(topic: str, body: dict[str, Any]) -> str:
     return f"REC   user={body['user_id']} items={items}"
 
 
-def worker_stats(port: int) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/stats/", timeout=2
-        ) as response:
-            return json.loads(response.read())
-    except OSError:
-        return None
-
-
-def start_worker(
-    settings: Settings, overrides: dict[str, Any], workdir: Path, web_port: int
-) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env["KAFKA_BOOTSTRAP"] = settings.bootstrap
-    env[env_name("web_port")] = str(web_port)
-    env[env_name("data_dir")] = str(workdir / "state")
-    for name, value in overrides.items():
-        env[env_name(name)] = str(value)
-    log_file = open(workdir / "worker.log", "ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker"],
-        env=env, stdout=log_file, stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,
-    )
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def wait_until(predicate: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise LifecycleError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.replay.command import parse_speed, replay_file
 
@@ -267,57 +226,43 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     workdir = args.workdir.resolve() / time.strftime("%Y%m%d-%H%M%S")
     workdir.mkdir(parents=True, exist_ok=True)
 
-    broker = None
-    if not settings.kafka_bootstrap:
-        port = free_port() if not os.environ.get(env_name("broker_port")) else (
-            settings.broker_port
-        )
-        broker = Broker(port, workdir / "broker.log")
-        broker.start()
-        settings = settings.with_overrides(kafka_bootstrap=broker.bootstrap)
-    settings = settings.with_overrides(**preset.overrides)
-
-    web_port = free_port()
-    worker = None
     # With --json, stdout carries the summary only; the live view goes to stderr.
     live = sys.stderr if args.json else sys.stdout
-    watch = OutputWatch(settings.bootstrap, args.show, live)
-    watcher = threading.Thread(target=watch.run, name="output-watch", daemon=True)
-    try:
-        from streams.worker import prepare
-
-        prepare(settings)
-        worker = start_worker(settings, preset.overrides, workdir, web_port)
-        wait_until(lambda: worker_stats(web_port), 90, "the worker to start")
+    with local_stack(settings, preset.overrides, workdir) as stack:
+        settings = stack.settings
+        watch = OutputWatch(settings.bootstrap, args.show, live)
+        watcher = threading.Thread(
+            target=watch.run, name="output-watch", daemon=True
+        )
         watcher.start()
-        print(
-            f"demo dataset={args.dataset} file={path} speed={speed or 'max'} "
-            f"bootstrap={settings.bootstrap} web=http://127.0.0.1:{web_port}/stats/ "
-            f"logs={workdir}",
-            file=live, flush=True,
-        )
+        try:
+            print(
+                f"demo dataset={args.dataset} file={path} speed={speed or 'max'} "
+                f"bootstrap={settings.bootstrap} web={stack.web_url}/stats/ "
+                f"logs={workdir}",
+                file=live, flush=True,
+            )
 
-        started = time.monotonic()
-        result = replay_file(
-            settings, path, preset.fmt, topic=topics.CLICKSTREAM, speed=speed,
-            limit=args.limit, from_ms=None, to_ms=None, mapping=None,
-            type_mapping=None, progress=False,
-        )
-        stats = wait_until(
-            lambda: _caught_up(web_port, result.sent), 1800, "the worker to catch up"
-        )
-        elapsed_s = time.monotonic() - started
-        # Let one more sweep run, so silent users at the final watermark count.
-        time.sleep(settings.sweep_interval_s * 2 + 1)
-        stats = worker_stats(web_port) or stats
-        time.sleep(1.0)
-        summary = build_summary(args.dataset, result, stats, watch.counts, elapsed_s)
-    finally:
-        watch.stop.set()
-        if worker is not None:
-            stop_process(worker)
-        if broker is not None:
-            broker.stop()
+            started = time.monotonic()
+            result = replay_file(
+                settings, path, preset.fmt, topic=topics.CLICKSTREAM, speed=speed,
+                limit=args.limit, from_ms=None, to_ms=None, mapping=None,
+                type_mapping=None, progress=False,
+            )
+            stats = wait_until(
+                lambda: _caught_up(stack.web_port, result.sent), 1800,
+                "the worker to catch up",
+            )
+            elapsed_s = time.monotonic() - started
+            # Let one more sweep run, so silent users at the final watermark count.
+            time.sleep(settings.sweep_interval_s * 2 + 1)
+            stats = stack.stats() or stats
+            time.sleep(1.0)
+            summary = build_summary(
+                args.dataset, result, stats, watch.counts, elapsed_s
+            )
+        finally:
+            watch.stop.set()
     print_summary(summary, args.json)
     return 0 if result.failed == 0 else 1
 

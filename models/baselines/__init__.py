@@ -1,0 +1,1 @@
+"""Offline baselines the streaming models are judged against."""

@@ -1,0 +1,1 @@
+"""`lifecycle evaluate`: the pipeline's scores on real data, beside baselines."""
