@@ -445,15 +445,17 @@ class Scorer:
                 self._registry.directory, self.labels, ",".join(restored) or "none",
             )
 
-    def close(self, wait: bool = True) -> None:
-        """Stop training (waiting for a running job when ``wait``), keep its result,
-        checkpoint and release the models dir. Scoring still works afterwards."""
+    def close(self, timeout_s: float | None = 5.0) -> None:
+        """Stop training (a running job gets ``timeout_s`` to finish and is kept if
+        it does), log the figures, checkpoint and release the models dir. Scoring
+        still works afterwards."""
         if self._closed:
             return
         self._closed = True
-        self._trainer.close(wait=wait)
+        self._trainer.close(timeout_s)
         if self._trainer.has_results:
             self._collect()
+        self.log_figures()
         if self._registry is not None:
             self.checkpoint()
             self._registry.close()

@@ -15,7 +15,13 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExecutor
+from concurrent.futures import (
+    CancelledError,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -170,6 +176,7 @@ class Trainer:
         self._factory = executor_factory
         self._executor: Executor | None = None
         self._running: dict[str, TrainJob] = {}
+        self._futures: dict[str, Future] = {}
         # Filled by the futures' callbacks (possibly on the pool's own thread):
         # appending to a deque is atomic, and that is all a callback does.
         self._done: deque[tuple[TrainJob, Future]] = deque()
@@ -197,6 +204,7 @@ class Trainer:
             self._drop_executor()
             future = Future()
             future.set_exception(exc)
+        self._futures[job.target] = future
         future.add_done_callback(lambda f, job=job: self._done.append((job, f)))
 
     def collect(self) -> list[Finished]:
@@ -205,18 +213,42 @@ class Trainer:
         while self._done:
             job, future = self._done.popleft()
             self._running.pop(job.target, None)
+            self._futures.pop(job.target, None)
             exc = CancelledError() if future.cancelled() else future.exception()
             if isinstance(exc, BrokenProcessPool):
                 self._drop_executor()
             out.append((job, exc if exc is not None else future.result()))
         return out
 
-    def close(self, wait: bool = True) -> None:
-        """Stop the pool: queued jobs are cancelled, a running one is waited for
-        (when ``wait``) so its process exits cleanly."""
+    def close(self, timeout_s: float | None = None) -> None:
+        """Stop the pool: queued jobs are cancelled; a running one gets
+        ``timeout_s`` to finish (None: as long as it takes), then its process is
+        terminated and its result dropped."""
         executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=wait, cancel_futures=True)
+        if executor is None:
+            return
+        # The pool forgets its processes on shutdown: take them first.
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        running = list(self._futures.values())
+        _, unfinished = wait(running, timeout=timeout_s)
+        if unfinished:
+            # ProcessPoolExecutor cannot stop a running call (Python 3.14 adds
+            # terminate_workers); without this, the interpreter would wait for the
+            # job at exit anyway.
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.join(5.0)
+            log.warning("training stopped unfinished jobs=%d", len(unfinished))
+        executor.shutdown(wait=True)
+        self._done = deque(
+            (job, future) for job, future in self._done if future not in unfinished
+        )
+        for target, future in list(self._futures.items()):
+            if future in unfinished:
+                del self._futures[target]
+                self._running.pop(target, None)
 
     def _drop_executor(self) -> None:
         executor, self._executor = self._executor, None

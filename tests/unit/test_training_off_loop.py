@@ -85,7 +85,7 @@ def test_a_slow_training_blocks_nothing_and_its_weights_survive_a_restart(
         ]
         assert restarted._targets[CHURN].mlp.predict_one([2.0] * N) == trained_p
     finally:
-        restarted.close(wait=False)
+        restarted.close(timeout_s=0)
 
 
 def test_a_network_checkpoint_alone_is_loaded_at_start(tmp_path):
@@ -110,4 +110,26 @@ def test_a_network_checkpoint_alone_is_loaded_at_start(tmp_path):
         assert fresh.model_versions()[CHURN]["logreg"] == "river-logreg@0"
         assert fresh._targets[CHURN].mlp.predict_one([1.5] * N) == expected
     finally:
-        fresh.close(wait=False)
+        fresh.close(timeout_s=0)
+
+
+def test_closing_does_not_wait_long_for_a_running_training(tmp_path):
+    rng = random.Random(10)
+    config = ScorerConfig(
+        network=NetworkConfig(hidden=(8,), epochs=1, min_examples=200),
+        checkpoint_every=10**9,
+        train_delay_s=120.0,
+    )
+    scorer = Scorer(config=config, models_dir=tmp_path)
+    for _ in range(200):
+        scorer.learn(CHURN, *example(rng))
+    assert scorer.report()[CHURN]["network"]["training_now"]
+    time.sleep(0.5)  # the job is under way
+
+    started = time.monotonic()
+    scorer.close(timeout_s=0.5)
+    assert time.monotonic() - started < 10.0
+    # Nothing came of the stopped job, and the rest was still checkpointed.
+    assert scorer.model_versions()[CHURN]["mlp"] == "torch-mlp@0"
+    assert scorer.report()[CHURN]["network"]["trainings"]["failed"] == 0
+    assert (tmp_path / STATE_FILE).exists()
