@@ -99,6 +99,20 @@ class ExampleBuffer:
     def capacity(self) -> int:
         return len(self.y)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Only the examples held, oldest first: a checkpoint need not carry the
+        # unused part of the ring.
+        x, y = self.snapshot()
+        return {"capacity": self.capacity, "x": x, "y": y}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        x, y = state["x"], state["y"]
+        self.__init__(state["capacity"], x.shape[1])
+        n = len(y)
+        self.x[:n], self.y[:n] = x, y
+        self.size, self.next = n, n % self.capacity
+        self.positives = int(y.sum())
+
     def add(self, values: list[float], y: int) -> None:
         i = self.next
         if self.size == self.capacity:

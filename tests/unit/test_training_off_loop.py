@@ -4,12 +4,13 @@ checkpointed, and a new scorer started on the directory scores the same."""
 
 from __future__ import annotations
 
+import pickle
 import random
 import time
 
 from models.features import FEATURE_NAMES
 from models.labels import CHURN
-from models.network import NetworkConfig
+from models.network import ExampleBuffer, NetworkConfig
 from models.registry import STATE_FILE, network_file
 from models.scoring import Scorer, ScorerConfig
 from models.trainer import InlineExecutor
@@ -133,3 +134,23 @@ def test_closing_does_not_wait_long_for_a_running_training(tmp_path):
     assert scorer.model_versions()[CHURN]["mlp"] == "torch-mlp@0"
     assert scorer.report()[CHURN]["network"]["trainings"]["failed"] == 0
     assert (tmp_path / STATE_FILE).exists()
+
+
+def test_the_example_buffer_keeps_the_newest_and_pickles_what_it_holds():
+    buffer = ExampleBuffer(capacity=4, n_features=2)
+    for i in range(6):
+        buffer.add([float(i), -float(i)], i % 2)
+    x, y = buffer.snapshot()
+    assert x[:, 0].tolist() == [2.0, 3.0, 4.0, 5.0]
+    assert y.tolist() == [0, 1, 0, 1] and buffer.positives == 2
+
+    restored = pickle.loads(pickle.dumps(buffer))
+    assert restored.snapshot()[0].tolist() == x.tolist()
+    restored.add([6.0, -6.0], 1)
+    assert restored.snapshot()[0][:, 0].tolist() == [3.0, 4.0, 5.0, 6.0]
+
+    restored.keep_newest(2)
+    assert restored.snapshot()[0][:, 0].tolist() == [5.0, 6.0]
+    assert restored.positives == 2
+    empty = pickle.loads(pickle.dumps(ExampleBuffer(capacity=3, n_features=2)))
+    assert empty.size == 0 and empty.capacity == 3
