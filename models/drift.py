@@ -53,7 +53,7 @@ class DriftMonitor:
         self.ignored: dict[str, int] = {}
         self.dismissed: dict[str, int] = {}
         # At each target's last drift: how many of the newest errors ADWIN kept,
-        # i.e. how many recent examples look like the new concept.
+        # i.e. how many recent examples look like the new concept (for the log).
         self.kept: dict[str, int] = {}
 
     def tick(self, target: str) -> None:

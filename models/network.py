@@ -9,14 +9,14 @@ and the weights in use, and swaps in new weights with one assignment.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from models.calibration import Platt
 from models.features import FEATURE_NAMES
-from models.vectors import N_FEATURES, bounded, prepare
+from models.vectors import N_FEATURES, Vector, bounded, prepare
 
 # Normalised inputs are clipped to this many standard deviations, so a value a
 # million times larger than any seen in training moves a score, not saturates it.
@@ -68,13 +68,6 @@ class NetworkWeights:
         for w, b in hidden:
             z = np.maximum(w.dot(z) + b, 0.0)
         return float(w_out[0].dot(z)) + float(b_out[0])
-
-    def predict(self, x: np.ndarray) -> float:
-        z = self.logit(x)
-        if not math.isfinite(z):
-            return 0.5
-        z = min(max(z, -50.0), 50.0)
-        return bounded(1.0 / (1.0 + math.exp(-z)))
 
 
 def normaliser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,19 +125,18 @@ class ExampleBuffer:
         order = np.r_[self.next : self.capacity, 0 : self.next]
         return self.x[order], self.y[order]
 
-    def keep_newest(self, n: int) -> None:
-        """Forget all but the newest ``n`` examples."""
-        if n >= self.size:
-            return
-        x, y = self.snapshot()
-        self.x[:n], self.y[:n] = x[-n:], y[-n:]
-        self.size, self.next = n, n % self.capacity
-        self.positives = int(self.y[:n].sum())
-
 
 class NetworkModel:
     """The MLP as an online model: learning fills its buffer; predictions use the
-    weights of the last finished training (0.5 before the first)."""
+    weights of the last finished training (0.5 before the first).
+
+    Between two trainings the world moves on: features that grow with time (tenure,
+    recency) leave the range the network was trained on and a ReLU network
+    extrapolates them into confident, wrong scores (on CDNOW its rolling log loss
+    reached 4). Its log-odds therefore go through an online
+    :class:`~models.calibration.Platt`, learning from each labelled example and
+    reset with each new version.
+    """
 
     name = "mlp"
 
@@ -153,7 +145,15 @@ class NetworkModel:
         self.seed = seed
         self.buffer = ExampleBuffer(self.config.buffer_size)
         self.weights: NetworkWeights | None = None
+        self.calibration = Platt()
         self.learned = 0
+        # The log-odds of the last Vector scored, reused when it is learned next.
+        self._last: tuple[Vector | None, float] = (None, 0.0)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_last"] = (None, 0.0)
+        return state
 
     @property
     def ready(self) -> bool:
@@ -173,14 +173,26 @@ class NetworkModel:
         return f"torch-mlp@{weights.version if weights is not None else 0}"
 
     def predict_one(self, x: Any) -> float:
-        weights = self.weights
-        if weights is None:
+        if self.weights is None:
             return 0.5
-        return weights.predict(prepare(x).array())
+        return bounded(self.calibration.predict(self._logit(prepare(x))))
 
     def learn_one(self, x: Any, y: int) -> None:
-        self.buffer.add(prepare(x).values, 1 if y else 0)
+        v = prepare(x)
+        if self.weights is not None:
+            self.calibration.learn(self._logit(v), y)
+        self.buffer.add(v.values, 1 if y else 0)
         self.learned += 1
+        self._last = (None, 0.0)
+
+    def _logit(self, v: Vector) -> float:
+        last, z = self._last
+        if last is v:
+            return z
+        assert self.weights is not None
+        z = self.weights.logit(v.array())
+        self._last = (v, z)
+        return z
 
     def install(self, weights: NetworkWeights) -> bool:
         """Use ``weights`` from now on, unless they are older than those in use
@@ -190,5 +202,6 @@ class NetworkModel:
             return False
         if weights.feature_names != FEATURE_NAMES:
             return False
-        self.weights = weights
+        self.weights, self.calibration = weights, Platt()
+        self._last = (None, 0.0)
         return True

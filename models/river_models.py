@@ -12,6 +12,7 @@ from typing import Any
 
 from river import compose, linear_model, optim, preprocessing, tree
 
+from models.calibration import Platt
 from models.features import FEATURE_NAMES
 from models.vectors import Vector, bounded, prepare
 
@@ -93,9 +94,8 @@ class TreeModel:
 
     Leaves predict by class frequency (cheap: no naive Bayes over every feature at
     scoring time). Those frequencies are coarse and often 0 or 1, so their log-odds
-    go through ``sigmoid(a * z + b)``, whose two parameters learn by SGD on log
-    loss from each labelled example before the tree learns it. The slope stays
-    non-negative: calibration may soften the tree's ranking, never invert it.
+    go through :class:`~models.calibration.Platt`, which learns from each labelled
+    example before the tree does.
 
     With ``learn_every`` = n the tree itself learns from every n-th example only
     (the calibration still from each): on streams where labels come in bursts the
@@ -121,9 +121,7 @@ class TreeModel:
             max_size=32.0,
             seed=seed,
         )
-        self.slope = 1.0
-        self.intercept = 0.0
-        self.rate = calibration_rate
+        self.calibration = Platt(calibration_rate)
         self.learn_every = learn_every
         self.learned = 0
         # The raw prediction of the last Vector scored, reused when that same
@@ -143,19 +141,12 @@ class TreeModel:
         return f"river-hat@{self.learned}"
 
     def predict_one(self, x: Any) -> float:
-        z = self._log_odds(prepare(x))
-        return bounded(_sigmoid(self.slope * z + self.intercept))
+        return bounded(self.calibration.predict(self._log_odds(prepare(x))))
 
     def learn_one(self, x: Any, y: int) -> None:
         v = prepare(x)
-        z = self._log_odds(v)
-        p = _sigmoid(self.slope * z + self.intercept)
-
         # Calibration first, on the tree as it was before this example.
-        gradient = p - (1.0 if y else 0.0)
-        self.slope = max(0.0, self.slope - self.rate * gradient * z)
-        self.intercept -= self.rate * gradient
-
+        self.calibration.learn(self._log_odds(v), y)
         if self.learned % self.learn_every == 0:
             self.tree.learn_one(self._select(v), bool(y))
         self.learned += 1
@@ -176,9 +167,3 @@ class TreeModel:
         self._last = (v, z)
         return z
 
-
-def _sigmoid(z: float) -> float:
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)

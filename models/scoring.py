@@ -334,9 +334,13 @@ class Scorer:
     # -- training the network ----------------------------------------------
 
     def _on_drift(self, t: TargetModels) -> None:
-        """Retrain the network once on the examples since the shift."""
-        kept = self.drift.kept.get(t.target, t.mlp.buffer.size)
-        t.mlp.buffer.keep_newest(kept)
+        """Retrain the network once, now, on its buffer (the newest examples).
+
+        The buffer is kept whole: labels arrive in bursts long enough to pass for
+        a shift, and a network trained on one burst alone scores the next one
+        confidently wrong (measured on CDNOW: rolling AUC 0.32 when the buffer
+        was cut to the examples after each drift).
+        """
         t.drift_pending = True
 
     def _maybe_train(self, t: TargetModels) -> None:

@@ -15,7 +15,7 @@ from models.blend import Blend
 from models.evaluation import Progressive, roc_auc
 
 DOCUMENTED = (
-    "models.vectors", "models.evaluation", "models.blend",
+    "models.vectors", "models.evaluation", "models.blend", "models.calibration",
 )
 
 
