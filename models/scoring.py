@@ -347,15 +347,19 @@ class Scorer:
         if state is not None:
             for key in ("_targets", "learned", "drift", "labels", "skipped"):
                 setattr(self, key, state[key])
-        restored = []
+        # A network file newer than the state (written at a swap after the last
+        # checkpoint) wins.
+        newer = 0
         for target, t in self._targets.items():
             weights = self._registry.load_network(target)
-            if weights is not None and t.mlp.install(weights):
-                restored.append(f"{target}:{weights.version}")
-        if state is not None or restored:
+            newer += weights is not None and t.mlp.install(weights)
+        if state is not None or newer:
             log.info(
-                "models restored directory=%s labels=%d networks=%s",
-                self._registry.directory, self.labels, ",".join(restored) or "none",
+                "models restored directory=%s labels=%d networks=%s "
+                "networks_newer_than_state=%d",
+                self._registry.directory, self.labels,
+                ",".join(f"{k}:{t.mlp.version()}" for k, t in self._targets.items()),
+                newer,
             )
 
     def close(self, timeout_s: float | None = 5.0) -> None:

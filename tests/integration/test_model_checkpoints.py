@@ -35,6 +35,27 @@ def events(n_users: int = 40, per_user: int = 30, seed: int = 5):
     ]
 
 
+def children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def learned(worker) -> dict[str, int]:
     models = worker.get("/models/")["models"]
     return {target: report["learned"] for target, report in models.items()}
@@ -53,7 +74,7 @@ def test_models_are_checkpointed_at_shutdown_and_restored_at_start(
         "LIFECYCLE_GRACE_S": "1",
     }
     worker = start_worker(**env)
-    messages = events()
+    messages = events(n_users=60, per_user=40)
     produce(kafka, "clickstream", messages)
     worker.wait_received(len(messages), timeout_s=120)
     before = wait_for(
@@ -76,14 +97,27 @@ def test_models_are_checkpointed_at_shutdown_and_restored_at_start(
     }
     assert "ece" in view["models"]["churn"]["models"]["tree"]
 
-    # A clean stop writes the checkpoint; a new worker reads it back.
+    # The network trained in the worker's training process and was swapped in.
+    wait_for(
+        lambda: worker.get("/models/")["all_model_versions"]["churn"]["mlp"]
+        != "torch-mlp@0",
+        180, "a network trained", worker,
+    )
+    trainers = children(worker.process.pid)
+    assert trainers, "training runs in a child process"
+
+    # A clean stop writes the checkpoint and ends the training process; a new
+    # worker reads the checkpoint back.
     settled = learned(worker)
+    versions = worker.get("/models/")["all_model_versions"]
     worker.stop()
+    assert not [pid for pid in trainers if alive(pid)]
     assert (models_dir / "scorer.pkl").exists()
     assert "models checkpoint" in worker.log_path.read_text(errors="replace")
 
     again = start_worker(**env)
     restored = learned(again)
     assert restored == settled
+    assert again.get("/models/")["all_model_versions"] == versions
     assert restored["churn"] >= before["churn"]
     assert "models restored" in again.log_path.read_text(errors="replace")
