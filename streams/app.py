@@ -20,6 +20,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from models.features import UserState
+from models.scoring import Scorer
 from streams import codecs, compat, recovery, topics
 from streams.errors import InvalidEvent
 from streams.events import parse_event
@@ -118,7 +119,15 @@ def create_app(settings: Settings) -> faust.App:
         del users.data[state.user_id]
         changed[state.user_id] = (state.partition, None)  # a tombstone
 
-    pipeline = UserPipeline(settings, publish, write, delete)
+    # The models come back from their last checkpoint, if any, before the first
+    # event; they are checkpointed again, and their training process stopped,
+    # when the worker shuts down.
+    scorer = Scorer(models_dir=settings.models_path)
+    pipeline = UserPipeline(settings, publish, write, delete, scorer=scorer)
+
+    @app.on_before_shutdown.connect
+    async def close_models(sender: Any, **_: Any) -> None:
+        scorer.close()
 
     def apply(event: dict[str, Any], message: Any) -> None:
         """Apply an event read from ``message``, or dead-letter it if untimely."""

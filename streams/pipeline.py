@@ -52,12 +52,13 @@ class UserPipeline:
         publish: Publish,
         write: WriteRow,
         delete: DeleteRow | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         self.settings = settings
         self.publish = publish
         self.write = write
         self.delete = delete
-        self.scorer = Scorer()
+        self.scorer = scorer if scorer is not None else Scorer()
         self.recommender = CoOccurrence()
         self.watermark = Watermarks(
             int(settings.grace_s * 1000), settings.idle_partition_s
@@ -296,6 +297,7 @@ class UserPipeline:
             topics.user_score(
                 state.user_id, at_ms, moment, scores[CHURN], scores[PURCHASE],
                 self.scorer.versions(), state.n_events, state.last_ts_ms,
+                models=self.scorer.metadata(),
             ),
         )
         return scores

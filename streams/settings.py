@@ -31,6 +31,11 @@ class Settings:
     replication: int = 1
     # LIFECYCLE_DATA_DIR: where the worker keeps local state (table stores).
     data_dir: str = "var/lifecycle"
+    # LIFECYCLE_MODELS_DIR: where the worker checkpoints its models and reads them
+    # back at start. Empty means "<LIFECYCLE_DATA_DIR>/models", so workers with
+    # their own data dirs never share one; a directory already in use by another
+    # worker is read but not written.
+    models_dir: str = ""
     # LIFECYCLE_STORE: Faust table store URL, "memory://" or "rocksdb://".
     store: str = "memory://"
     # LIFECYCLE_WEB_PORT: port of the worker's HTTP server (JSON views, stats).
@@ -153,6 +158,11 @@ class Settings:
         if self.kafka_bootstrap:
             return self.kafka_bootstrap
         return f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def models_path(self) -> str:
+        """The models dir in force (see LIFECYCLE_MODELS_DIR)."""
+        return self.models_dir or os.path.join(self.data_dir, "models")
 
     def describe(self) -> str:
         """One log line with every setting, as key=value."""

@@ -65,8 +65,11 @@ def user_score(
     model_versions: dict[str, str],
     n_events: int,
     last_event_ts_ms: int,
+    models: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """``models``: per target and model, version, blend weight and recent figures
+    (optional field ``models``, added in v1)."""
+    out = {
         "schema_version": SCHEMA_VERSION,
         "user_id": user_id,
         "scored_ts_ms": scored_ts_ms,
@@ -77,6 +80,9 @@ def user_score(
         "n_events": n_events,
         "last_event_ts_ms": last_event_ts_ms,
     }
+    if models is not None:
+        out["models"] = models
+    return out
 
 
 def churn_alert(

@@ -38,6 +38,7 @@ def register(
                 {
                     "models": pipeline.scorer.report(),
                     "model_versions": pipeline.scorer.versions(),
+                    "all_model_versions": pipeline.scorer.model_versions(),
                     "feature_names": list(FEATURE_NAMES),
                 }
             )

@@ -1,5 +1,6 @@
-"""The River scorer: probabilities strictly inside (0, 1) on odd input, and a
-feature that was always zero cannot saturate it when it first shows up."""
+"""The scorer: probabilities strictly inside (0, 1) on odd input, and a feature
+that was always zero cannot saturate it when it first shows up. (Training runs
+inline here; tests/unit/test_training_off_loop.py runs it in its own process.)"""
 
 import pickle
 import random
@@ -9,13 +10,14 @@ import pytest
 from models.features import FEATURE_NAMES
 from models.labels import CHURN, PURCHASE
 from models.scoring import Scorer
+from models.trainer import InlineExecutor
 
 N = len(FEATURE_NAMES)
 
 
 def trained(seed: int = 3, zero_column: int | None = None) -> Scorer:
     rng = random.Random(seed)
-    scorer = Scorer()
+    scorer = Scorer(executor_factory=InlineExecutor)
     for _ in range(2000):
         x = [rng.random() for _ in range(N)]
         if zero_column is not None:
@@ -65,8 +67,38 @@ def test_scorer_pickles_and_seeded_copies_agree():
 
 
 def test_auc_is_undefined_until_both_outcomes_were_seen():
-    scorer = Scorer()
+    scorer = Scorer(executor_factory=InlineExecutor)
     for _ in range(10):
         scorer.learn(CHURN, [0.1] * N, 1)
     assert scorer.report()[CHURN]["auc"] is None
     assert scorer.report()[CHURN]["rolling_auc"] is None
+
+
+def test_a_stale_vector_of_another_length_is_skipped_when_learned():
+    scorer = Scorer(executor_factory=InlineExecutor)
+    scorer.learn(CHURN, [0.5] * (N - 3), 1)
+    assert scorer.skipped == 1
+    assert scorer.learned[CHURN] == 0
+
+
+def test_every_score_names_the_versions_of_every_model():
+    scorer = trained()
+    versions = scorer.model_versions()
+    assert scorer.versions() == {
+        CHURN: versions[CHURN]["blend"], PURCHASE: versions[PURCHASE]["blend"]
+    }
+    assert versions[CHURN]["blend"] == "blend@2000"
+    assert versions[CHURN]["logreg"] == "river-logreg@2000"
+    assert versions[CHURN]["tree"] == "river-hat@2000"
+    # Trained at 500 buffered examples, then every 5000 labels: once so far.
+    assert versions[CHURN]["mlp"] == "torch-mlp@1"
+    meta = scorer.metadata()[CHURN]
+    assert set(meta) == {"logreg", "tree", "mlp", "blend"}
+    assert sum(meta[name]["weight"] for name in ("logreg", "tree", "mlp")) == (
+        pytest.approx(1.0, abs=1e-3)
+    )
+    report = scorer.report()[CHURN]
+    assert report["models"]["mlp"]["judged"] == 1500
+    assert report["network"]["trainings"] == {
+        "scheduled": 1, "drift": 0, "failed": 0
+    }

@@ -1,0 +1,123 @@
+"""A real worker keeps what its models learned across a restart, and every score
+names the versions of all the models behind it."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.conftest import produce, read_json, wait_for
+
+pytestmark = pytest.mark.integration
+
+T0_S = 1_511_658_000  # 2017-11-26T01:00:00Z
+
+
+def events(n_users: int = 40, per_user: int = 30, seed: int = 5):
+    """Users active in bursts over two hours of event time, in time order."""
+    rng = random.Random(seed)
+    out = []
+    for u in range(n_users):
+        ts = T0_S + rng.randint(0, 600)
+        for i in range(per_user):
+            ts += rng.choice((5, 20, 90, 400))
+            kind = "purchase" if rng.random() < 0.05 else "view"
+            out.append((ts, f"u{u}", kind, f"u{u}-{i}"))
+    out.sort()
+    return [
+        (user.encode(), orjson.dumps({"event_id": eid, "user_id": user,
+                                      "event_type": kind, "event_ts": ts,
+                                      "item_id": f"i{len(eid) * 7 % 50}"}))
+        for ts, user, kind, eid in out
+    ]
+
+
+def children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def learned(worker) -> dict[str, int]:
+    models = worker.get("/models/")["models"]
+    return {target: report["learned"] for target, report in models.items()}
+
+
+def test_models_are_checkpointed_at_shutdown_and_restored_at_start(
+    kafka, start_worker, tmp_path
+):
+    models_dir = Path(tmp_path) / "models-a"
+    env = {
+        "LIFECYCLE_APP_ID": "models-restart",
+        "LIFECYCLE_MODELS_DIR": str(models_dir),
+        "LIFECYCLE_SESSION_GAP_S": "60",
+        "LIFECYCLE_CHURN_HORIZON_S": "120",
+        "LIFECYCLE_PURCHASE_HORIZON_S": "120",
+        "LIFECYCLE_GRACE_S": "1",
+    }
+    worker = start_worker(**env)
+    messages = events(n_users=60, per_user=40)
+    produce(kafka, "clickstream", messages)
+    worker.wait_received(len(messages), timeout_s=120)
+    before = wait_for(
+        lambda: (lambda n: n if n["churn"] > 200 and n["purchase"] > 200 else None)(
+            learned(worker)
+        ),
+        120, "labels learned", worker,
+    )
+
+    # Every score names each model's version, and the blend is what it publishes.
+    scores = read_json(kafka, "user-scores")
+    assert scores
+    last = scores[-1]
+    assert last["model_versions"]["churn"].startswith("blend@")
+    assert set(last["models"]["churn"]) == {"logreg", "tree", "mlp", "blend"}
+    assert last["models"]["churn"]["logreg"]["version"].startswith("river-logreg@")
+    view = worker.get("/models/")
+    assert set(view["all_model_versions"]["purchase"]) == {
+        "logreg", "tree", "mlp", "blend"
+    }
+    assert "ece" in view["models"]["churn"]["models"]["tree"]
+
+    # The network trained in the worker's training process and was swapped in.
+    wait_for(
+        lambda: worker.get("/models/")["all_model_versions"]["churn"]["mlp"]
+        != "torch-mlp@0",
+        180, "a network trained", worker,
+    )
+    trainers = children(worker.process.pid)
+    assert trainers, "training runs in a child process"
+
+    # A clean stop writes the checkpoint and ends the training process; a new
+    # worker reads the checkpoint back.
+    settled = learned(worker)
+    versions = worker.get("/models/")["all_model_versions"]
+    worker.stop()
+    assert not [pid for pid in trainers if alive(pid)]
+    assert (models_dir / "scorer.pkl").exists()
+    assert "models checkpoint" in worker.log_path.read_text(errors="replace")
+
+    again = start_worker(**env)
+    restored = learned(again)
+    assert restored == settled
+    assert again.get("/models/")["all_model_versions"] == versions
+    assert restored["churn"] >= before["churn"]
+    assert "models restored" in again.log_path.read_text(errors="replace")
