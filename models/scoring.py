@@ -86,6 +86,12 @@ class Scorer:
             PURCHASE: targets[PURCHASE].predict(v),
         }
 
+    def poll(self) -> None:
+        """Swap in finished trainings now; the worker calls it on its timer, so new
+        weights do not wait for the next event."""
+        if self._trainer.has_results:
+            self._collect()
+
     def learn(self, target: str, x: Any, y: int) -> None:
         """Judge every model of ``target`` on one labelled example, then teach it.
 

@@ -49,7 +49,8 @@ class ScorerConfig:
     drift_delta: float = 0.002
     # Labels of a target during which, after a drift, further alarms are ignored.
     drift_cooldown: int = 5_000
-    # Holds every training job this long: lets a test make training slow.
+    # CPU seconds every training job burns on top: lets a test make training slow
+    # (LIFECYCLE_TRAIN_EXTRA_CPU_S in the worker).
     train_delay_s: float = 0.0
 
 

@@ -44,7 +44,7 @@ class TrainJob:
     seed: int
     config: NetworkConfig
     reason: str
-    # Holds the job this long before it returns: lets a test make training slow.
+    # CPU seconds burnt before the job returns: lets a test make training slow.
     delay_s: float = 0.0
 
 
@@ -58,6 +58,13 @@ class TrainResult:
     # CPU seconds of the training process (train_s is wall time, longer when the
     # machine is busy: the training process runs at low priority).
     cpu_s: float = 0.0
+
+
+def _burn_cpu(seconds: float) -> None:
+    """Keep this process's CPU busy for ``seconds`` of its own CPU time."""
+    until = time.process_time() + seconds
+    while time.process_time() < until:
+        sum(range(10_000))
 
 
 def train(job: TrainJob) -> TrainResult:
@@ -96,7 +103,7 @@ def train(job: TrainJob) -> TrainResult:
         loss = total / n
 
     if job.delay_s > 0:
-        time.sleep(job.delay_s)
+        _burn_cpu(job.delay_s)
     layers = tuple(
         (
             module.weight.detach().numpy().astype(np.float64),

@@ -20,7 +20,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from models.features import UserState
-from models.scoring import Scorer
+from models.scoring import Scorer, ScorerConfig
 from streams import codecs, compat, recovery, topics
 from streams.errors import InvalidEvent
 from streams.events import parse_event
@@ -122,7 +122,10 @@ def create_app(settings: Settings) -> faust.App:
     # The models come back from their last checkpoint, if any, before the first
     # event; they are checkpointed again, and their training process stopped,
     # when the worker shuts down.
-    scorer = Scorer(models_dir=settings.models_path)
+    scorer = Scorer(
+        config=ScorerConfig(train_delay_s=settings.train_extra_cpu_s),
+        models_dir=settings.models_path,
+    )
     pipeline = UserPipeline(settings, publish, write, delete, scorer=scorer)
 
     @app.on_before_shutdown.connect

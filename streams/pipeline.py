@@ -192,6 +192,7 @@ class UserPipeline:
         Runs on the watermark, so a user who went silent is still scored, labelled
         and, if at risk, alerted. Returns the number of users looked at.
         """
+        self.scorer.poll()
         watermark_ms = self.watermark.sweep_ms(partition, now_s)
         self.counts["sweeps"] += 1
         self._swept_ms[partition] = watermark_ms

@@ -80,6 +80,10 @@ class Settings:
     # evicted, so the models also learn from, and alert on, users long gone quiet.
     # 0 turns it off.
     rescore_interval_s: float = 86400.0
+    # LIFECYCLE_TRAIN_EXTRA_CPU_S: CPU seconds every network training burns on top
+    # of its work. A fault-injection knob, 0 in production: it shows that a slow
+    # training never stalls the stream, its timers or its group membership.
+    train_extra_cpu_s: float = 0.0
     # LIFECYCLE_CHURN_THRESHOLD: churn risk at or above which an alert opens.
     churn_threshold: float = 0.7
     # LIFECYCLE_CHURN_REARM: churn risk below which an open alert episode closes.
