@@ -79,7 +79,7 @@ class WorkerProcess:
         wait_for(lambda: self.stats() is not None, timeout_s, "worker web server",
                  self)
 
-    def wait_received(self, count: int, timeout_s: float = 90.0) -> dict[str, Any]:
+    def wait_received(self, count: int, timeout_s: float = 180.0) -> dict[str, Any]:
         def done():
             stats = self.stats()
             if stats and stats["received"].get("clickstream", 0) >= count:
