@@ -1,0 +1,77 @@
+"""Counts per event type in sliding event-time windows, kept as tiers of buckets."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from models.features.schema import DAY_MS, HOUR_MS, MINUTE_MS, N_TYPES
+
+if TYPE_CHECKING:
+    from models.features.state import UserState
+
+# Bucketed counts per event type, as (bucket width, buckets kept). Bucket i holds
+# events in (i * width, (i + 1) * width], so a window ending on an edge is exact.
+TIERS = ((5 * MINUTE_MS, 12), (HOUR_MS, 24), (DAY_MS, 30))
+# The sliding windows of the feature vector, by name.
+WINDOWS = (("1h", HOUR_MS), ("24h", DAY_MS), ("7d", 7 * DAY_MS), ("30d", 30 * DAY_MS))
+
+
+def count_event(
+    buckets: list[list[list[int]]], ts_ms: int, newest_ms: int, type_index: int
+) -> None:
+    """Count one event of ``type_index`` at ``ts_ms`` in every tier."""
+    for (width_ms, kept), rows in zip(TIERS, buckets, strict=True):
+        floor = (newest_ms - 1) // width_ms - kept
+        _count(rows, (ts_ms - 1) // width_ms, floor, type_index + 1)
+
+
+def _count(rows: list[list[int]], index: int, floor: int, column: int) -> None:
+    """Add one to ``column`` of bucket ``index``; buckets <= ``floor`` are gone."""
+    if index <= floor:
+        # Older than every window this tier answers: nothing to count.
+        return
+    if rows and rows[-1][0] == index:
+        rows[-1][column] += 1
+        return
+
+    row = [index] + [0] * N_TYPES
+    row[column] = 1
+    if not rows or rows[-1][0] < index:
+        rows.append(row)
+        while rows[0][0] <= floor:
+            del rows[0]
+        return
+
+    # A late event: its bucket is found, or made, from the newest end.
+    pos = len(rows) - 1
+    while pos >= 0 and rows[pos][0] > index:
+        pos -= 1
+    if pos >= 0 and rows[pos][0] == index:
+        rows[pos][column] += 1
+    else:
+        rows.insert(pos + 1, row)
+
+
+def window_counts(state: UserState, at_ms: int, window_ms: int) -> list[int]:
+    """Events per type in ``(at_ms - window_ms, at_ms]``, to bucket precision.
+
+    The finest tier that keeps the whole window answers; the window's start is
+    rounded up to the next edge of that tier's buckets.
+    """
+    for tier, (width_ms, kept) in enumerate(TIERS):
+        if width_ms * kept >= window_ms:
+            return _window_sum(state.buckets[tier], at_ms, width_ms, window_ms)
+    raise ValueError(
+        f"window_ms={window_ms} is longer than the {width_ms * kept} ms kept"
+    )
+
+
+def _window_sum(
+    rows: list[list[int]], at_ms: int, width_ms: int, window_ms: int
+) -> list[int]:
+    top = (at_ms - 1) // width_ms
+    floor = top - window_ms // width_ms
+    inside = [row for row in rows if floor < row[0] <= top]
+    if not inside:
+        return [0] * N_TYPES
+    return [sum(column) for column in zip(*inside, strict=True)][1:]
