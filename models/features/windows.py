@@ -58,20 +58,51 @@ def window_counts(state: UserState, at_ms: int, window_ms: int) -> list[int]:
     The finest tier that keeps the whole window answers; the window's start is
     rounded up to the next edge of that tier's buckets.
     """
+    tier, width_ms, span = _plan(window_ms)
+    top = (at_ms - 1) // width_ms
+    return list(_sum_rows(state.buckets[tier], top - span, top))
+
+
+def feature_window_counts(
+    buckets: list[list[list[int]]], at_ms: int
+) -> list[list[int]]:
+    """Counts per type in each window of WINDOWS at ``at_ms``; do not mutate them."""
+    out = []
+    for tier, width_ms, span in _WINDOW_PLANS:
+        top = (at_ms - 1) // width_ms
+        out.append(_sum_rows(buckets[tier], top - span, top))
+    return out
+
+
+def _plan(window_ms: int) -> tuple[int, int, int]:
+    """(tier, bucket width, buckets spanned) that answer a window."""
     for tier, (width_ms, kept) in enumerate(TIERS):
         if width_ms * kept >= window_ms:
-            return _window_sum(state.buckets[tier], at_ms, width_ms, window_ms)
+            return tier, width_ms, window_ms // width_ms
     raise ValueError(
         f"window_ms={window_ms} is longer than the {width_ms * kept} ms kept"
     )
 
 
-def _window_sum(
-    rows: list[list[int]], at_ms: int, width_ms: int, window_ms: int
-) -> list[int]:
-    top = (at_ms - 1) // width_ms
-    floor = top - window_ms // width_ms
-    inside = [row for row in rows if floor < row[0] <= top]
-    if not inside:
-        return [0] * N_TYPES
-    return [sum(column) for column in zip(*inside, strict=True)][1:]
+_WINDOW_PLANS = tuple(_plan(window_ms) for _, window_ms in WINDOWS)
+_NO_COUNTS = [0] * N_TYPES
+
+
+def _sum_rows(rows: list[list[int]], floor: int, top: int) -> list[int]:
+    """Counts per type summed over the buckets in ``(floor, top]``.
+
+    The result may be a row's own list or a shared one: callers copy it before
+    changing it. Rows are in bucket order, so a tier wholly inside the window,
+    the common case, is summed without a filter.
+    """
+    if not rows:
+        return _NO_COUNTS
+    if rows[0][0] > floor and rows[-1][0] <= top:
+        inside = rows
+    else:
+        inside = [row for row in rows if floor < row[0] <= top]
+        if not inside:
+            return _NO_COUNTS
+    if len(inside) == 1:
+        return inside[0][1:]
+    return list(map(sum, zip(*inside, strict=True)))[1:]
