@@ -118,13 +118,18 @@ def next_deadline_ms(
     state: UserState, churn_horizon_ms: int, purchase_horizon_ms: int
 ) -> int | None:
     """The earliest watermark at which a pending label resolves by its horizon."""
-    deadlines: list[int] = []
+    # Runs after every event of the user: a running minimum, no list.
+    earliest = None
     for moment in state.pending:
         if moment[CHURN] is None:
-            deadlines.append(moment["ts_ms"] + churn_horizon_ms)
+            deadline = moment["ts_ms"] + churn_horizon_ms
+            if earliest is None or deadline < earliest:
+                earliest = deadline
         if moment[PURCHASE] is None:
-            deadlines.append(moment["ts_ms"] + purchase_horizon_ms)
-    return min(deadlines) if deadlines else None
+            deadline = moment["ts_ms"] + purchase_horizon_ms
+            if earliest is None or deadline < earliest:
+                earliest = deadline
+    return earliest
 
 
 def _drop_resolved(state: UserState) -> None:

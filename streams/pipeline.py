@@ -304,15 +304,18 @@ class UserPipeline:
     # -- scheduling ---------------------------------------------------------
 
     def _due_ms(self, state: UserState) -> int:
-        candidates = []
+        # Runs after every event: the earliest of three times, without a list.
+        due = -1
         if not state.scored_session_end:
-            candidates.append(state.last_ts_ms + self._gap_ms)
+            due = state.last_ts_ms + self._gap_ms
         deadline = next_deadline_ms(state, self._churn_h_ms, self._buy_h_ms)
-        if deadline is not None:
-            candidates.append(deadline)
+        if deadline is not None and (due < 0 or deadline < due):
+            due = deadline
         if self.delete is not None:
-            candidates.append(state.last_ts_ms + self._ttl_ms)
-        return min(candidates) if candidates else -1
+            expiry_ms = state.last_ts_ms + self._ttl_ms
+            if due < 0 or expiry_ms < due:
+                due = expiry_ms
+        return due
 
     def _schedule(self, state: UserState) -> None:
         due_ms = self._due_ms(state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import orjson
@@ -90,7 +91,8 @@ class UserState:
         self.bought_priced = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        # Every write serialises the row: one C call reads all the fields.
+        return dict(zip(self.__slots__, _read_fields(self), strict=True))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UserState:
@@ -108,6 +110,9 @@ class UserState:
     @classmethod
     def loads(cls, raw: bytes) -> UserState:
         return cls.from_dict(orjson.loads(raw))
+
+
+_read_fields = operator.attrgetter(*UserState.__slots__)
 
 
 def _upgrade_from_v1(state: UserState) -> None:
