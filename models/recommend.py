@@ -4,9 +4,15 @@ fallback for users and items the stream has not taught us about yet."""
 from __future__ import annotations
 
 from collections import Counter
+from operator import itemgetter
 
 # Items a user touched within this many of their recent items count as co-occurring.
 CONTEXT_ITEMS = 5
+# Popular items kept for the fallback, refreshed every TOP_REFRESH observations.
+TOP_ITEMS = 50
+TOP_REFRESH = 1000
+
+_by_count = itemgetter(1)
 
 
 class CoOccurrence:
@@ -23,10 +29,20 @@ class CoOccurrence:
         self.popularity: Counter[str] = Counter()
         self._top: list[tuple[str, int]] = []
         self._observed_since_top = 0
+        # What the next refresh of the popular list must look at besides the list
+        # itself: items counted since the last refresh (None: every item). The
+        # order each item was first counted in breaks ties, as Counter's does.
+        self._touched: set[str] | None = set()
+        self._first_seen: dict[str, int] = {}
 
     def observe(self, item_id: str, recent_items: list[str]) -> None:
         """Count ``item_id`` as seen after the user's recent items."""
-        self.popularity[item_id] += 1
+        popularity = self.popularity
+        if item_id not in popularity:
+            self._first_seen[item_id] = len(self._first_seen)
+        popularity[item_id] += 1
+        if self._touched is not None:
+            self._touched.add(item_id)
         for other in recent_items[-CONTEXT_ITEMS:]:
             if other == item_id:
                 continue
@@ -35,7 +51,7 @@ class CoOccurrence:
 
         self._observed_since_top += 1
         # While few items are known the list is cheap to rebuild, and it matters.
-        if self._observed_since_top >= 1000 or len(self._top) < 50:
+        if self._observed_since_top >= TOP_REFRESH or len(self._top) < TOP_ITEMS:
             self._refresh_top()
         if len(self.popularity) > self.max_items * 1.2:
             self._forget_rare()
@@ -50,10 +66,10 @@ class CoOccurrence:
             for other, count in self.neighbours.get(item, {}).items():
                 if other not in exclude:
                     scores[other] += weight * count
-        picked = [
-            (item, float(score), "co_occurrence")
-            for item, score in scores.most_common(k)
-        ]
+        # A stable sort by score, as Counter.most_common ranks: ties keep the
+        # order in which the items were first scored.
+        ranked = sorted(scores.items(), key=_by_count, reverse=True)[:k]
+        picked = [(item, float(score), "co_occurrence") for item, score in ranked]
         if len(picked) < k:
             taken = exclude | {item for item, _, _ in picked}
             for item, count in self._top:
@@ -73,7 +89,23 @@ class CoOccurrence:
             self.neighbours[item] = Counter(dict(top))
 
     def _refresh_top(self) -> None:
-        self._top = self.popularity.most_common(50)
+        """The TOP_ITEMS most popular items, as popularity.most_common would rank.
+
+        Counts only grow between refreshes, so an item neither in the last list
+        nor counted since ranks below all 50 of that list, and cannot enter it:
+        the refresh ranks those few candidates instead of every item.
+        """
+        touched = self._touched
+        if touched is None:
+            self._top = self.popularity.most_common(TOP_ITEMS)
+        else:
+            popularity, first_seen = self.popularity, self._first_seen
+            candidates = touched.union(item for item, _ in self._top)
+            ranked = sorted(
+                candidates, key=lambda item: (-popularity[item], first_seen[item])
+            )
+            self._top = [(item, popularity[item]) for item in ranked[:TOP_ITEMS]]
+        self._touched = set()
         self._observed_since_top = 0
 
     def _forget_rare(self) -> None:
@@ -82,3 +114,7 @@ class CoOccurrence:
         self.neighbours = {
             item: counts for item, counts in self.neighbours.items() if item in keep
         }
+        # The rebuilt counter holds its items in popularity order, which is now
+        # the order that breaks ties; the next refresh ranks every item.
+        self._first_seen = {item: i for i, item in enumerate(keep)}
+        self._touched = None

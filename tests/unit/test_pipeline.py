@@ -1,5 +1,7 @@
 """The worker's per-event and per-sweep logic, without a broker."""
 
+import random
+
 import pytest
 
 from models.recommend import CoOccurrence
@@ -107,3 +109,16 @@ def test_co_occurrence_memory_is_bounded():
         model.observe(f"i{i}", [f"i{i - j}" for j in range(1, 6)])
     assert len(model.popularity) <= 120
     assert all(len(c) <= 10 for c in model.neighbours.values())
+
+
+def test_popular_list_ranks_as_most_common_after_every_refresh():
+    # Skewed, tie-heavy counts, with forgetting, checked at every refresh.
+    rng = random.Random(3)
+    model = CoOccurrence(max_items=300, max_neighbours=5)
+    refreshes = 0
+    for _ in range(20_000):
+        model.observe(f"i{int(rng.paretovariate(0.7)) % 500}", [])
+        if model._observed_since_top == 0:
+            refreshes += 1
+            assert model._top == model.popularity.most_common(50)
+    assert refreshes > 20
