@@ -3,6 +3,7 @@ fallback for users and items the stream has not taught us about yet."""
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from operator import itemgetter
 
@@ -25,7 +26,7 @@ class CoOccurrence:
     def __init__(self, max_items: int = 200_000, max_neighbours: int = 50) -> None:
         self.max_items = max_items
         self.max_neighbours = max_neighbours
-        self.neighbours: dict[str, Counter[str]] = {}
+        self.neighbours: dict[str, dict[str, int]] = {}
         self.popularity: Counter[str] = Counter()
         self._top: list[tuple[str, int]] = []
         self._observed_since_top = 0
@@ -38,9 +39,12 @@ class CoOccurrence:
     def observe(self, item_id: str, recent_items: list[str]) -> None:
         """Count ``item_id`` as seen after the user's recent items."""
         popularity = self.popularity
-        if item_id not in popularity:
+        count = popularity.get(item_id)
+        if count is None:
             self._first_seen[item_id] = len(self._first_seen)
-        popularity[item_id] += 1
+            popularity[item_id] = 1
+        else:
+            popularity[item_id] = count + 1
         if self._touched is not None:
             self._touched.add(item_id)
         for other in recent_items[-CONTEXT_ITEMS:]:
@@ -61,14 +65,17 @@ class CoOccurrence:
     ) -> list[tuple[str, float, str]]:
         """Up to k (item_id, score, reason) for a user with these recent items."""
         exclude = set(recent_items)
-        scores: Counter[str] = Counter()
+        neighbours = self.neighbours
+        scores: dict[str, int] = {}
+        get = scores.get
         for weight, item in enumerate(recent_items[-CONTEXT_ITEMS:], start=1):
-            for other, count in self.neighbours.get(item, {}).items():
+            counts = neighbours.get(item)
+            if counts is None:
+                continue
+            for other, count in counts.items():
                 if other not in exclude:
-                    scores[other] += weight * count
-        # A stable sort by score, as Counter.most_common ranks: ties keep the
-        # order in which the items were first scored.
-        ranked = sorted(scores.items(), key=_by_count, reverse=True)[:k]
+                    scores[other] = get(other, 0) + weight * count
+        ranked = _top_k(scores, k)
         picked = [(item, float(score), "co_occurrence") for item, score in ranked]
         if len(picked) < k:
             taken = exclude | {item for item, _, _ in picked}
@@ -82,11 +89,10 @@ class CoOccurrence:
     def _bump(self, item: str, other: str) -> None:
         counts = self.neighbours.get(item)
         if counts is None:
-            counts = self.neighbours[item] = Counter()
-        counts[other] += 1
+            counts = self.neighbours[item] = {}
+        counts[other] = counts.get(other, 0) + 1
         if len(counts) > 2 * self.max_neighbours:
-            top = counts.most_common(self.max_neighbours)
-            self.neighbours[item] = Counter(dict(top))
+            self.neighbours[item] = dict(_top_k(counts, self.max_neighbours))
 
     def _refresh_top(self) -> None:
         """The TOP_ITEMS most popular items, as popularity.most_common would rank.
@@ -118,3 +124,21 @@ class CoOccurrence:
         # the order that breaks ties; the next refresh ranks every item.
         self._first_seen = {item: i for i, item in enumerate(keep)}
         self._touched = None
+
+
+def _top_k(counts: dict[str, int], k: int) -> list[tuple[str, int]]:
+    """The k largest counts, ranked as Counter.most_common ranks them.
+
+    That is a stable sort by count, ties in the dict's order. Only the entries
+    at or above the k-th largest count can be among them, and they are found
+    without sorting the rest.
+    """
+    if k <= 0:
+        return []
+    if len(counts) > 4 * k:
+        least = heapq.nlargest(k, counts.values())[-1]
+        entries = [entry for entry in counts.items() if entry[1] >= least]
+    else:
+        entries = list(counts.items())
+    entries.sort(key=_by_count, reverse=True)
+    return entries[:k]

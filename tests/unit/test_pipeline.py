@@ -1,10 +1,11 @@
 """The worker's per-event and per-sweep logic, without a broker."""
 
 import random
+from collections import Counter
 
 import pytest
 
-from models.recommend import CoOccurrence
+from models.recommend import CoOccurrence, _top_k
 from streams import topics
 from streams.pipeline import UserPipeline
 from streams.settings import Settings
@@ -122,3 +123,11 @@ def test_popular_list_ranks_as_most_common_after_every_refresh():
             refreshes += 1
             assert model._top == model.popularity.most_common(50)
     assert refreshes > 20
+
+
+@pytest.mark.parametrize("k", [0, 1, 5, 50])
+def test_top_k_ranks_as_most_common_ties_included(k):
+    rng = random.Random(k)
+    for size in (0, 3, 40, 600):
+        counts = {f"i{rng.randrange(10**6)}": rng.randint(1, 6) for _ in range(size)}
+        assert _top_k(counts, k) == Counter(counts).most_common(k)
