@@ -20,9 +20,14 @@ def count_event(
     buckets: list[list[list[int]]], ts_ms: int, newest_ms: int, type_index: int
 ) -> None:
     """Count one event of ``type_index`` at ``ts_ms`` in every tier."""
+    column = type_index + 1
     for (width_ms, kept), rows in zip(TIERS, buckets, strict=True):
-        floor = (newest_ms - 1) // width_ms - kept
-        _count(rows, (ts_ms - 1) // width_ms, floor, type_index + 1)
+        index = (ts_ms - 1) // width_ms
+        # Most events land in the newest bucket of each tier: counted here.
+        if rows and rows[-1][0] == index and index > (newest_ms - 1) // width_ms - kept:
+            rows[-1][column] += 1
+        else:
+            _count(rows, index, (newest_ms - 1) // width_ms - kept, column)
 
 
 def _count(rows: list[list[int]], index: int, floor: int, column: int) -> None:
