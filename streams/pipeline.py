@@ -24,7 +24,7 @@ from models.labels import (
     resolve_on_event,
     resolve_on_watermark,
 )
-from models.recommend import CoOccurrence
+from models.recommend import CONTEXT_ITEMS, CoOccurrence
 from models.scoring import Scorer
 from streams import topics
 from streams.errors import InvalidEvent
@@ -41,6 +41,7 @@ DeleteRow = Callable[[UserState], None]
 ITEM_SIGNALS = frozenset({"view", "cart_add", "favorite", "purchase"})
 # A user is scored again on activity no sooner than this much event time later.
 SCORE_INTERVAL_MS = 300_000
+LABEL_COUNTS = {CHURN: f"labels_{CHURN}", PURCHASE: f"labels_{PURCHASE}"}
 
 
 class UserPipeline:
@@ -150,10 +151,11 @@ class UserPipeline:
             state, ts_ms, kind == "purchase", self._churn_h_ms, self._buy_h_ms
         ):
             self.scorer.learn(target, x, y)
-            self.counts[f"labels_{target}"] += 1
+            self.counts[LABEL_COUNTS[target]] += 1
         close_on_activity(state)
 
-        recent_before = list(state.recent_items)
+        # What the recommender learns from: the user's items before this one.
+        recent_before = state.recent_items[-CONTEXT_ITEMS:]
         apply_event(state, event, self._gap_ms)
 
         if state.n_events == 1 or ts_ms - state.last_moment_ms >= SCORE_INTERVAL_MS:
@@ -218,7 +220,7 @@ class UserPipeline:
             state, watermark_ms, self._churn_h_ms, self._buy_h_ms
         ):
             self.scorer.learn(target, x, y)
-            self.counts[f"labels_{target}"] += 1
+            self.counts[LABEL_COUNTS[target]] += 1
 
         session_end_ms = state.last_ts_ms + self._gap_ms
         if not state.scored_session_end and session_end_ms <= watermark_ms:
