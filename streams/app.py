@@ -10,6 +10,7 @@ partition inside the stream, where table writes are allowed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 TICK_KEY = b"\x00lifecycle-tick"
 
 
+# murmur2 is pure Python (a few microseconds a call) and runs for every event;
+# users come back, so their partitions are remembered, a bounded number of them.
+@functools.lru_cache(maxsize=1 << 16)
 def partition_for(user_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a user's key."""
     return (murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
