@@ -36,7 +36,7 @@ from models.features.schema import (
     N_TYPES,
     TYPE_INDEX,
 )
-from models.features.state import ROW_VERSION, UserState
+from models.features.state import ROW_FIELDS, ROW_VERSION, UserState
 from models.features.vector import (
     FEATURE_NAMES,
     feature_dict,
@@ -62,6 +62,7 @@ __all__ = [
     "N_TYPES",
     "RECENT_ITEMS",
     "RECENT_ORDERS",
+    "ROW_FIELDS",
     "ROW_VERSION",
     "TIERS",
     "TYPE_INDEX",
