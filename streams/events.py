@@ -58,17 +58,26 @@ def parse_event(raw: bytes) -> dict[str, Any]:
     """
     if not raw:
         raise InvalidEvent("empty_message", "message has no value")
+    # orjson reads the bytes and checks their UTF-8 itself; only a value it
+    # refuses is decoded apart, to tell bad encoding from bad JSON.
     try:
-        text = raw.decode("utf-8")
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = _decode_refused(raw)
+    return normalize_event(obj)
+
+
+def _decode_refused(raw: bytes) -> Any:
+    try:
+        text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidEvent(
             "invalid_encoding", f"value is not UTF-8 (byte {exc.start})"
         ) from None
     try:
-        obj = orjson.loads(text)
+        return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent("invalid_json", f"value is not JSON: {exc}") from None
-    return normalize_event(obj)
 
 
 def normalize_event(obj: Any) -> dict[str, Any]:
@@ -81,43 +90,65 @@ def normalize_event(obj: Any) -> dict[str, Any]:
         raise InvalidEvent(
             "not_an_object", f"event must be a JSON object, got {_kind(obj)}"
         )
+    get = obj.get
 
-    user_id = _required_id(obj, "user_id")
-    event_type = obj.get("event_type")
+    user_id = get("user_id")
+    if user_id is None:
+        raise InvalidEvent("missing_field", "user_id is missing")
+    user_id = _as_id("user_id", user_id)
+    event_type = get("event_type")
+    if event_type.__class__ is not str or event_type not in EVENT_TYPE_SET:
+        event_type = _checked_event_type(event_type)
+    event_ts = get("event_ts")
+    if event_ts is None:
+        raise InvalidEvent("missing_field", "event_ts is missing")
+    event_ts_ms = parse_event_ts(event_ts)
+
+    # Optional fields are mostly absent or plain: those cost a lookup each.
+    item_id = get("item_id")
+    category_id = get("category_id")
+    price = get("price")
+    quantity = get("quantity")
+    session_id = get("session_id")
+    order_id = get("order_id")
+    event = {
+        "event_id": None,
+        "user_id": user_id,
+        "event_type": event_type,
+        "event_ts_ms": event_ts_ms,
+        "item_id": None if item_id is None else _as_id("item_id", item_id),
+        "category_id": (
+            None if category_id is None else _as_id("category_id", category_id)
+        ),
+        "price": None if price is None else _checked_price(price),
+        "quantity": 1 if quantity is None else _checked_quantity(quantity),
+        "session_id": (
+            None if session_id is None else _as_id("session_id", session_id)
+        ),
+        "order_id": None if order_id is None else _as_id("order_id", order_id),
+    }
+    given_id = get("event_id")
+    if given_id is None:
+        event["event_id"] = derive_event_id(event)
+    else:
+        event["event_id"] = _as_id("event_id", given_id)
+    return event
+
+
+def _checked_event_type(event_type: Any) -> str:
+    if isinstance(event_type, str) and event_type in EVENT_TYPE_SET:
+        return event_type
     if event_type is None:
         raise InvalidEvent("missing_field", "event_type is missing")
     if not isinstance(event_type, str):
         raise InvalidEvent(
             "invalid_field", f"event_type must be a string, got {_kind(event_type)}"
         )
-    if event_type not in EVENT_TYPE_SET:
-        raise InvalidEvent(
-            "unknown_event_type",
-            f"event_type={str(event_type)[:40]!r} is not one of "
-            + ", ".join(EVENT_TYPES),
-        )
-    if "event_ts" not in obj or obj["event_ts"] is None:
-        raise InvalidEvent("missing_field", "event_ts is missing")
-    event_ts_ms = parse_event_ts(obj["event_ts"])
-
-    event = {
-        "event_id": None,
-        "user_id": user_id,
-        "event_type": event_type,
-        "event_ts_ms": event_ts_ms,
-        "item_id": _optional_id(obj, "item_id"),
-        "category_id": _optional_id(obj, "category_id"),
-        "price": _optional_price(obj),
-        "quantity": _optional_quantity(obj),
-        "session_id": _optional_id(obj, "session_id"),
-        "order_id": _optional_id(obj, "order_id"),
-    }
-    given_id = obj.get("event_id")
-    if given_id is None:
-        event["event_id"] = derive_event_id(event)
-    else:
-        event["event_id"] = _as_id("event_id", given_id)
-    return event
+    raise InvalidEvent(
+        "unknown_event_type",
+        f"event_type={str(event_type)[:40]!r} is not one of "
+        + ", ".join(EVENT_TYPES),
+    )
 
 
 def derive_event_id(event: dict[str, Any]) -> str:
@@ -138,6 +169,8 @@ def parse_event_ts(value: Any) -> int:
     fall between 1990 and 2100) and ISO-8601 text with a zone. Anything else,
     including ISO text without a zone, is rejected.
     """
+    if value.__class__ is int and MIN_TS_MS <= value < MAX_TS_MS:
+        return value
     if isinstance(value, bool):
         raise InvalidEvent("invalid_timestamp", "event_ts is a boolean")
     if isinstance(value, int | float):
@@ -197,20 +230,11 @@ def _looks_numeric(text: str) -> bool:
     return bool(body) and body.replace(".", "", 1).isdigit()
 
 
-def _required_id(obj: dict[str, Any], name: str) -> str:
-    if name not in obj or obj[name] is None:
-        raise InvalidEvent("missing_field", f"{name} is missing")
-    return _as_id(name, obj[name])
-
-
-def _optional_id(obj: dict[str, Any], name: str) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    return _as_id(name, value)
-
-
 def _as_id(name: str, value: Any) -> str:
+    if value.__class__ is str:
+        text = value.strip()
+        if text and len(text) <= MAX_ID_CHARS:
+            return text
     if isinstance(value, bool):
         raise InvalidEvent("invalid_field", f"{name} is a boolean")
     if isinstance(value, int):
@@ -229,10 +253,7 @@ def _as_id(name: str, value: Any) -> str:
     )
 
 
-def _optional_price(obj: dict[str, Any]) -> float | None:
-    value = obj.get("price")
-    if value is None:
-        return None
+def _checked_price(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidEvent(
             "invalid_field", f"price must be a number, got {_kind(value)} {value!r:.40}"
@@ -244,10 +265,7 @@ def _optional_price(obj: dict[str, Any]) -> float | None:
     return float(value)
 
 
-def _optional_quantity(obj: dict[str, Any]) -> int:
-    value = obj.get("quantity")
-    if value is None:
-        return 1
+def _checked_quantity(value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):

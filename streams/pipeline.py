@@ -24,7 +24,7 @@ from models.labels import (
     resolve_on_event,
     resolve_on_watermark,
 )
-from models.recommend import CoOccurrence
+from models.recommend import CONTEXT_ITEMS, CoOccurrence
 from models.scoring import Scorer
 from streams import topics
 from streams.errors import InvalidEvent
@@ -41,6 +41,7 @@ DeleteRow = Callable[[UserState], None]
 ITEM_SIGNALS = frozenset({"view", "cart_add", "favorite", "purchase"})
 # A user is scored again on activity no sooner than this much event time later.
 SCORE_INTERVAL_MS = 300_000
+LABEL_COUNTS = {CHURN: f"labels_{CHURN}", PURCHASE: f"labels_{PURCHASE}"}
 
 
 class UserPipeline:
@@ -158,10 +159,11 @@ class UserPipeline:
             state, ts_ms, kind == "purchase", self._churn_h_ms, self._buy_h_ms
         ):
             self.scorer.learn(target, x, y)
-            self.counts[f"labels_{target}"] += 1
+            self.counts[LABEL_COUNTS[target]] += 1
         close_on_activity(state)
 
-        recent_before = list(state.recent_items)
+        # What the recommender learns from: the user's items before this one.
+        recent_before = state.recent_items[-CONTEXT_ITEMS:]
         apply_event(state, event, self._gap_ms)
 
         if state.n_events == 1 or ts_ms - state.last_moment_ms >= SCORE_INTERVAL_MS:
@@ -238,7 +240,7 @@ class UserPipeline:
             state, watermark_ms, self._churn_h_ms, self._buy_h_ms
         ):
             self.scorer.learn(target, x, y)
-            self.counts[f"labels_{target}"] += 1
+            self.counts[LABEL_COUNTS[target]] += 1
 
         session_end_ms = state.last_ts_ms + self._gap_ms
         if not state.scored_session_end and session_end_ms <= watermark_ms:
@@ -345,18 +347,21 @@ class UserPipeline:
     # -- scheduling ---------------------------------------------------------
 
     def _due_ms(self, state: UserState) -> int:
-        candidates = []
+        # Runs after every event: the earliest of three times, without a list.
+        due = -1
         if not state.scored_session_end:
-            candidates.append(state.last_ts_ms + self._gap_ms)
+            due = state.last_ts_ms + self._gap_ms
         deadline = next_deadline_ms(state, self._churn_h_ms, self._buy_h_ms)
-        if deadline is not None:
-            candidates.append(deadline)
+        if deadline is not None and (due < 0 or deadline < due):
+            due = deadline
         rescore_ms = self._rescore_due_ms(state)
-        if rescore_ms is not None:
-            candidates.append(rescore_ms)
+        if rescore_ms is not None and (due < 0 or rescore_ms < due):
+            due = rescore_ms
         if self.delete is not None:
-            candidates.append(state.last_ts_ms + self._ttl_ms)
-        return min(candidates) if candidates else -1
+            expiry_ms = state.last_ts_ms + self._ttl_ms
+            if due < 0 or expiry_ms < due:
+                due = expiry_ms
+        return due
 
     def _schedule(self, state: UserState) -> None:
         due_ms = self._due_ms(state)

@@ -14,6 +14,8 @@ from models.features import (
     FEATURE_NAMES,
     HOUR_MS,
     MINUTE_MS,
+    ROW_FIELDS,
+    ROW_VERSION,
     TIERS,
     TYPE_INDEX,
     UserState,
@@ -548,7 +550,7 @@ def test_a_version_1_row_loads_with_defaults_for_new_fields():
     assert state.orders == 2 and state.recent_orders == [[T0 + 5000, None]]
     assert state.buckets == [[], [], []] and state.cart == []
     assert state.session_last_ms == T0 + 5000
-    assert state.row_version == 2
+    assert state.row_version == ROW_VERSION
 
     vector = feature_vector(state, T0 + 6000)
     assert vector.shape == (len(FEATURE_NAMES),) and np.all(np.isfinite(vector))
@@ -559,8 +561,27 @@ def test_a_version_1_row_loads_with_defaults_for_new_fields():
 def test_rows_hold_plain_lists_of_numbers():
     state = state_after(ev("view", T0 - 2), ev("purchase", T0 - 1, price=2.0))
     row = orjson.loads(state.dumps())
-    assert row["buckets"][0] == [[(T0 - 1) // (5 * MINUTE_MS), 1, 0, 0, 0, 0, 1, 0]]
-    assert row["recent_orders"] == [[T0 - 1, None]]
+    assert row[0] == ROW_VERSION and len(row) == 1 + len(ROW_FIELDS)
+    field = dict(zip(ROW_FIELDS, row[1:], strict=True))
+    assert field["buckets"][0] == [[(T0 - 1) // (5 * MINUTE_MS), 1, 0, 0, 0, 0, 1, 0]]
+    assert field["recent_orders"] == [[T0 - 1, None]]
+
+
+def test_a_version_2_row_reads_as_it_was_and_is_written_as_version_3():
+    heavy = heavy_state()
+    as_v2 = heavy.to_dict() | {"row_version": 2}
+    state = UserState.loads(orjson.dumps(as_v2))
+    assert state.to_dict() == heavy.to_dict()
+    assert orjson.loads(state.dumps())[0] == 3
+    assert UserState.loads(state.dumps()).to_dict() == heavy.to_dict()
+
+
+@pytest.mark.parametrize(
+    "row", [[4, "u"], [3, "u"], [], "u", 7], ids=repr
+)
+def test_a_row_of_an_unknown_version_or_shape_is_refused(row):
+    with pytest.raises(ValueError, match="not a user row of version 3 or older"):
+        UserState.loads(orjson.dumps(row))
 
 
 def test_the_documented_columns_are_the_vector_in_order():

@@ -1,5 +1,8 @@
 """Scoring moments get labels in event time; alerts open once per episode."""
 
+import math
+import random
+
 from models.alerts import close_on_activity, should_alert
 from models.features import UserState
 from models.labels import (
@@ -8,6 +11,7 @@ from models.labels import (
     add_moment,
     resolve_on_event,
     resolve_on_watermark,
+    round_4,
 )
 
 H_MS = 3_600_000
@@ -80,3 +84,16 @@ def test_users_with_few_events_never_alert():
     state = UserState("u")
     state.n_events = 2
     assert should_alert(state, 0.99, 1, threshold=0.7, rearm=0.5, min_events=3) is None
+
+
+def test_round_4_gives_what_round_gives_value_for_value_and_type_for_type():
+    rng = random.Random(7)
+    odd = [0.0, -0.0, 0, 1, 1.0, True, -1e-5, 5e-5, 1.5e-4, 2.5e-4, 123456.78915,
+           math.inf, -math.inf, math.nan]
+    values = odd + [rng.uniform(-50, 50) for _ in range(2000)]
+    # Twice: the second pass is answered from the memo.
+    for _ in range(2):
+        got = round_4(values)
+        want = [round(v, 4) for v in values]
+        assert [repr(v) for v in got] == [repr(v) for v in want]
+        assert [type(v) for v in got] == [type(v) for v in want]

@@ -1,8 +1,11 @@
 """The worker's per-event and per-sweep logic, without a broker."""
 
+import random
+from collections import Counter
+
 import pytest
 
-from models.recommend import CoOccurrence
+from models.recommend import CoOccurrence, _top_k
 from streams import topics
 from streams.pipeline import UserPipeline
 from streams.settings import Settings
@@ -143,3 +146,24 @@ def test_co_occurrence_memory_is_bounded():
         model.observe(f"i{i}", [f"i{i - j}" for j in range(1, 6)])
     assert len(model.popularity) <= 120
     assert all(len(c) <= 10 for c in model.neighbours.values())
+
+
+def test_popular_list_ranks_as_most_common_after_every_refresh():
+    # Skewed, tie-heavy counts, with forgetting, checked at every refresh.
+    rng = random.Random(3)
+    model = CoOccurrence(max_items=300, max_neighbours=5)
+    refreshes = 0
+    for _ in range(20_000):
+        model.observe(f"i{int(rng.paretovariate(0.7)) % 500}", [])
+        if model._observed_since_top == 0:
+            refreshes += 1
+            assert model._top == model.popularity.most_common(50)
+    assert refreshes > 20
+
+
+@pytest.mark.parametrize("k", [0, 1, 5, 50])
+def test_top_k_ranks_as_most_common_ties_included(k):
+    rng = random.Random(k)
+    for size in (0, 3, 40, 600):
+        counts = {f"i{rng.randrange(10**6)}": rng.randint(1, 6) for _ in range(size)}
+        assert _top_k(counts, k) == Counter(counts).most_common(k)
