@@ -127,12 +127,13 @@ def test_clean_restarts_change_no_feature_and_repeat_no_alert(kafka, start_worke
 @pytest.mark.xfail(
     strict=False,
     reason=(
-        "Known defect: under CPU load, about one run in three ends 4 to 17 of "
-        "12,000 events short after the join/leave/join rebalances. Suspected: a "
-        "leaving worker still applies buffered events of revoked partitions and "
-        "its late changelog writes land after the new owner's, so a later owner "
-        "recovers a stale row. Fix: a row version that recovery keeps the highest "
-        "of (or transactions on Apache Kafka). Remove this mark with that fix."
+        "Known defect: under CPU load, about one run in five ends a few (4 to 17) "
+        "of 12,000 events short after the join/leave/join rebalances. Recovery "
+        "already skips changelog rows older than the row held "
+        "(streams/recovery.py), which guards against a leaving worker's late "
+        "writes but did not remove the loss; the remaining cause is not found. "
+        "Transactions on Apache Kafka would close it. Remove this mark with the "
+        "fix."
     ),
 )
 def test_worker_joining_and_leaving_mid_stream_keeps_totals_exact(
