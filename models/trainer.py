@@ -146,11 +146,29 @@ def _init_worker() -> None:
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     torch.set_num_threads(1)
     try:
         os.nice(10)
     except OSError:
         pass
+
+
+def _exit_with_parent() -> None:
+    """Ask Linux to kill this process when the worker that started it dies, so a
+    SIGKILLed worker leaves no training process behind (elsewhere: nothing)."""
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(
+            pr_set_pdeathsig, signal.SIGKILL
+        )
+    except (OSError, AttributeError):
+        pass
+    # The worker may have died before the request took effect.
+    if os.getppid() == 1:
+        os._exit(0)
 
 
 def process_pool() -> Executor:

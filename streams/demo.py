@@ -249,6 +249,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 limit=args.limit, from_ms=None, to_ms=None, mapping=None,
                 type_mapping=None, progress=False,
             )
+            if result.interrupted:
+                # The replay took the Ctrl-C (or SIGTERM) to flush what it had
+                # queued; the demo stops too, and the stack with it.
+                raise KeyboardInterrupt
             stats = wait_until(
                 lambda: _caught_up(stack.web_port, result.sent), 1800,
                 "the worker to catch up",

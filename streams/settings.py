@@ -7,6 +7,7 @@ of ``describe()``.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields, replace
 
@@ -134,6 +135,20 @@ class Settings:
     def validate(self) -> None:
         if self.partitions < 1:
             raise ConfigError("LIFECYCLE_PARTITIONS must be at least 1")
+        for name in ("replication", "recommend_k", "dedup_max_ids"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{env_name(name)} must be at least 1")
+        if not 1 <= self.web_port <= 65535:
+            raise ConfigError("LIFECYCLE_WEB_PORT must be a port number, 1 to 65535")
+        if self.session_timeout_s <= 0 or self.rebalance_timeout_s <= 0:
+            raise ConfigError(
+                "LIFECYCLE_SESSION_TIMEOUT_S and LIFECYCLE_REBALANCE_TIMEOUT_S must be "
+                "positive"
+            )
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(
+                "LIFECYCLE_LOG_LEVEL must be debug, info, warning or error"
+            )
         if self.processing_guarantee not in ("at_least_once", "exactly_once"):
             raise ConfigError(
                 "LIFECYCLE_PROCESSING_GUARANTEE must be at_least_once or exactly_once"
@@ -181,11 +196,17 @@ def env_name(field_name: str) -> str:
 
 def _convert(name: str, raw: str, type_name: object) -> object:
     kind = str(type_name)
-    try:
-        if kind.startswith("int"):
+    if kind.startswith("int"):
+        try:
             return int(raw)
-        if kind.startswith("float"):
-            return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if kind.startswith("float"):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}={raw!r} must be a finite number")
+        return value
     return raw
