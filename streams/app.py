@@ -10,6 +10,7 @@ partition inside the stream, where table writes are allowed.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -100,6 +101,8 @@ def create_app(settings: Settings) -> faust.App:
     changed: dict[str, tuple[int, UserState | None]] = {}
     changelog_name = users.changelog_topic.get_topic_name()
 
+    send_lock = asyncio.Lock()
+
     async def send_pending() -> None:
         """Hand the step's rows, then its outputs, to the producer.
 
@@ -110,6 +113,16 @@ def create_app(settings: Settings) -> faust.App:
         The table hears of the newest changelog offset of each partition, as
         Topic.send's callback would tell it of every one.
         """
+        # Two agents share `changed` and `pending`. Without the lock, one agent
+        # could take the other's rows and still be handing them over when the
+        # other finds nothing left, moves on, and lets its offset be committed:
+        # a crash then would lose those rows (seen: 36 of 10,000 events under
+        # SIGKILL). With it, a caller returns only once every row queued before
+        # its call is in the producer, which Faust flushes before committing.
+        async with send_lock:
+            await _send_pending()
+
+    async def _send_pending() -> None:
         producer = await app.maybe_start_producer()
         send = producer.send
 
