@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 from collections import Counter
@@ -124,6 +125,11 @@ def test_clean_restarts_change_no_feature_and_repeat_no_alert(kafka, start_worke
     assert len(alerts_after) == len(alerts_before)
 
 
+@pytest.mark.skipif(
+    not os.environ.get("LIFECYCLE_KNOWN_DEFECTS"),
+    reason="known defect (see the xfail note); takes up to 4 minutes when it "
+    "fails: run with LIFECYCLE_KNOWN_DEFECTS=1",
+)
 @pytest.mark.xfail(
     strict=False,
     reason=(
