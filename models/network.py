@@ -16,7 +16,13 @@ import numpy as np
 
 from models.calibration import Platt
 from models.features import FEATURE_NAMES
-from models.vectors import N_FEATURES, Vector, bounded, prepare
+from models.vectors import (
+    N_FEATURES,
+    RemembersLastLogit,
+    Vector,
+    bounded,
+    prepare,
+)
 
 # Normalised inputs are clipped to this many standard deviations, so a value a
 # million times larger than any seen in training moves a score, not saturates it.
@@ -126,7 +132,7 @@ class ExampleBuffer:
         return self.x[order], self.y[order]
 
 
-class NetworkModel:
+class NetworkModel(RemembersLastLogit):
     """The MLP as an online model: learning fills its buffer; predictions use the
     weights of the last finished training (0.5 before the first).
 
@@ -147,13 +153,6 @@ class NetworkModel:
         self.weights: NetworkWeights | None = None
         self.calibration = Platt()
         self.learned = 0
-        # The log-odds of the last Vector scored, reused when it is learned next.
-        self._last: tuple[Vector | None, float] = (None, 0.0)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_last"] = (None, 0.0)
-        return state
 
     @property
     def ready(self) -> bool:
@@ -183,16 +182,14 @@ class NetworkModel:
             self.calibration.learn(self._logit(v), y)
         self.buffer.add(v.values, 1 if y else 0)
         self.learned += 1
-        self._last = (None, 0.0)
+        self._forget_last()
 
     def _logit(self, v: Vector) -> float:
-        last, z = self._last
-        if last is v:
-            return z
+        return self._memo_logit(v, self._network_logit)
+
+    def _network_logit(self, v: Vector) -> float:
         assert self.weights is not None
-        z = self.weights.logit(v.array())
-        self._last = (v, z)
-        return z
+        return self.weights.logit(v.array())
 
     def install(self, weights: NetworkWeights) -> bool:
         """Use ``weights`` from now on, unless they are older than those in use
@@ -203,5 +200,5 @@ class NetworkModel:
         if weights.feature_names != FEATURE_NAMES:
             return False
         self.weights, self.calibration = weights, Platt()
-        self._last = (None, 0.0)
+        self._forget_last()
         return True

@@ -14,7 +14,7 @@ from river import compose, linear_model, optim, preprocessing, tree
 
 from models.calibration import Platt
 from models.features import FEATURE_NAMES
-from models.vectors import Vector, bounded, prepare
+from models.vectors import RemembersLastLogit, Vector, bounded, prepare
 
 # A scaled feature beyond this many standard deviations is clipped. A feature that
 # was constant (say, price while a shop sent none) has a variance near zero, and
@@ -89,7 +89,7 @@ TREE_FEATURES = tuple(
 TREE_CLIP = 1e-3
 
 
-class TreeModel:
+class TreeModel(RemembersLastLogit):
     """A Hoeffding adaptive tree with an online Platt calibration on top.
 
     Leaves predict by class frequency (cheap: no naive Bayes over every feature at
@@ -124,14 +124,6 @@ class TreeModel:
         self.calibration = Platt(calibration_rate)
         self.learn_every = learn_every
         self.learned = 0
-        # The raw prediction of the last Vector scored, reused when that same
-        # Vector is learned next (the scorer judges a model, then teaches it).
-        self._last: tuple[Vector | None, float] = (None, 0.0)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_last"] = (None, 0.0)
-        return state
 
     @property
     def ready(self) -> bool:
@@ -150,20 +142,18 @@ class TreeModel:
         if self.learned % self.learn_every == 0:
             self.tree.learn_one(self._select(v), bool(y))
         self.learned += 1
-        self._last = (None, 0.0)
+        self._forget_last()
 
     def _select(self, v: Vector) -> dict[str, float]:
         named = v.named()
         return {name: named[name] for name in self.features}
 
     def _log_odds(self, v: Vector) -> float:
-        last, z = self._last
-        if last is v:
-            return z
+        return self._memo_logit(v, self._tree_log_odds)
+
+    def _tree_log_odds(self, v: Vector) -> float:
         proba = self.tree.predict_proba_one(self._select(v))
         raw = proba.get(True, 0.0) if proba else 0.5
         raw = min(max(raw, TREE_CLIP), 1.0 - TREE_CLIP)
-        z = math.log(raw / (1.0 - raw))
-        self._last = (v, z)
-        return z
+        return math.log(raw / (1.0 - raw))
 

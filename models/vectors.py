@@ -13,7 +13,7 @@ mapping from feature names to values. :func:`prepare` turns either into a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -120,3 +120,27 @@ def _clean(value: Any) -> float:
     if math.isnan(v):
         return 0.0
     return min(max(v, -FEATURE_LIMIT), FEATURE_LIMIT)
+
+
+class RemembersLastLogit:
+    """For a model the scorer first judges and then teaches with the same Vector:
+    the log-odds of the last Vector scored are kept and reused by that learning
+    step. The memo is never pickled."""
+
+    _last: tuple[Vector | None, float] = (None, 0.0)
+
+    def _memo_logit(self, v: Vector, compute: Callable[[Vector], float]) -> float:
+        last, z = self._last
+        if last is v:
+            return z
+        z = compute(v)
+        self._last = (v, z)
+        return z
+
+    def _forget_last(self) -> None:
+        self._last = (None, 0.0)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_last"] = (None, 0.0)
+        return state
