@@ -109,6 +109,14 @@ class Settings:
     dedup_window_s: float = 86400.0
     # LIFECYCLE_DEDUP_MAX_IDS: cap on remembered event ids per user.
     dedup_max_ids: int = 4096
+    # LIFECYCLE_BATCH_MAX: most events an agent takes from its stream at once. A
+    # batch's changed rows and outputs go to the producer together, each user's
+    # row once however many of its events the batch held, and its offsets are
+    # acknowledged only after that.
+    batch_max: int = 500
+    # LIFECYCLE_BATCH_WAIT_S: longest an agent waits for a batch to fill before it
+    # works on what it has: the latency added to an event at low rates.
+    batch_wait_s: float = 0.05
     # LIFECYCLE_LOG_LEVEL: log level of every command.
     log_level: str = "info"
 
@@ -135,7 +143,7 @@ class Settings:
     def validate(self) -> None:
         if self.partitions < 1:
             raise ConfigError("LIFECYCLE_PARTITIONS must be at least 1")
-        for name in ("replication", "recommend_k", "dedup_max_ids"):
+        for name in ("replication", "recommend_k", "dedup_max_ids", "batch_max"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{env_name(name)} must be at least 1")
         if not 1 <= self.web_port <= 65535:
@@ -159,7 +167,8 @@ class Settings:
             )
         for name in ("grace_s", "session_gap_s", "churn_horizon_s",
                      "purchase_horizon_s", "sweep_interval_s", "dedup_window_s",
-                     "idle_partition_s", "max_future_s", "user_ttl_s"):
+                     "idle_partition_s", "max_future_s", "user_ttl_s",
+                     "batch_wait_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{env_name(name)} must be positive")
         if self.rescore_interval_s < 0:
