@@ -141,8 +141,11 @@ class Registry:
 
     # -- writing ------------------------------------------------------------
 
-    def save_state(self, state: dict[str, Any]) -> int:
-        """Pickle ``state`` now and write it in the background; returns bytes."""
+    def save_state(self, state: dict[str, Any]) -> int | None:
+        """Pickle ``state`` now and write it in the background; returns bytes,
+        or None when this worker may not write here (nothing is pickled)."""
+        if not self._claim():
+            return None
         data = pickle.dumps(
             {
                 "format": FORMAT,
@@ -187,16 +190,19 @@ class Registry:
             os.close(self._lock_fd)  # releases the lock
             self._lock_fd = None
 
-    def _write(self, name: str, data: bytes) -> None:
-        if not self.writable:
-            return
-        if self._lock_fd is None:
+    def _claim(self) -> bool:
+        """True if this worker holds the directory's lock, taking it if free."""
+        if self.writable and self._lock_fd is None:
             try:
                 self._lock()
             except CheckpointLocked as exc:
                 self.writable = False
                 log.error("checkpoints disabled: %s", exc)
-                return
+        return self.writable
+
+    def _write(self, name: str, data: bytes) -> None:
+        if not self._claim():
+            return
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._pending = [f for f in self._pending if not f.done()]

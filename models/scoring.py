@@ -344,6 +344,8 @@ class Scorer:
         assert self._registry is not None
         started = time.monotonic()
         size = self._registry.save_state(self.__getstate__())
+        if size is None:
+            return  # another worker writes this directory (logged once)
         log.info("models checkpoint labels=%d bytes=%d pickle_ms=%.1f",
                  self.labels, size, (time.monotonic() - started) * 1000)
 

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -253,10 +253,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 # The replay took the Ctrl-C (or SIGTERM) to flush what it had
                 # queued; the demo stops too, and the stack with it.
                 raise KeyboardInterrupt
-            stats = wait_until(
-                lambda: _caught_up(stack.web_port, result.sent), 1800,
-                "the worker to catch up",
-            )
+            catch_up = CatchUp(stack.web_port, result.sent, live)
+            stats = wait_until(catch_up.done, 1800, "the worker to catch up")
             elapsed_s = time.monotonic() - started
             # Let one more sweep run, so silent users at the final watermark count.
             time.sleep(settings.sweep_interval_s * 2 + 1)
@@ -275,11 +273,35 @@ def _raise_interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _caught_up(web_port: int, sent: int) -> dict[str, Any] | None:
-    stats = worker_stats(web_port)
-    if stats and stats["received"].get("clickstream", 0) >= sent:
-        return stats
-    return None
+class CatchUp:
+    """Whether the worker has read every event sent; says how far it is, every
+    ``every_s``, while it is behind (a replay faster than the worker can go ends
+    long before the worker does)."""
+
+    def __init__(self, web_port: int, sent: int, out: TextIO,
+                 every_s: float = 10.0) -> None:
+        self.web_port, self.sent, self.out, self.every_s = web_port, sent, out, every_s
+        self._said_s = time.monotonic()
+        self._said_n = -1
+
+    def done(self) -> dict[str, Any] | None:
+        stats = worker_stats(self.web_port)
+        received = stats["received"].get("clickstream", 0) if stats else 0
+        if stats and received >= self.sent:
+            return stats
+        now_s = time.monotonic()
+        if now_s - self._said_s >= self.every_s:
+            rate = (
+                f" rate={(received - self._said_n) / (now_s - self._said_s):.0f}/s"
+                if self._said_n >= 0 else ""
+            )
+            print(
+                f"demo catching up received={received} of {self.sent} "
+                f"({100 * received / max(self.sent, 1):.0f}%){rate}",
+                file=self.out, flush=True,
+            )
+            self._said_s, self._said_n = now_s, received
+        return None
 
 
 def build_summary(

@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields, replace
 from streams.errors import ConfigError
 
 DEFAULT_BROKER_PORT = 9092
+# Table stores the worker is tested with ("rocksdb" needs the rocksdb extra).
+STORE_SCHEMES = ("memory", "rocksdb")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,11 @@ class Settings:
                      "batch_wait_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{env_name(name)} must be positive")
+        scheme = self.store.partition("://")[0]
+        if scheme not in STORE_SCHEMES or "://" not in self.store:
+            raise ConfigError(
+                f"LIFECYCLE_STORE={self.store!r}: use memory:// or rocksdb://"
+            )
         if self.rescore_interval_s < 0:
             raise ConfigError("LIFECYCLE_RESCORE_INTERVAL_S must be 0 (off) or more")
         longest_s = max(self.churn_horizon_s, self.purchase_horizon_s)

@@ -7,6 +7,7 @@ import atexit
 import gc
 import logging
 import os
+import socket
 from pathlib import Path
 
 from streams import topics
@@ -45,6 +46,31 @@ def prepare(settings: Settings) -> Settings:
     return settings
 
 
+def check_can_start(settings: Settings) -> None:
+    """Fail early, with the fix, on what would otherwise stop the worker later
+    with a traceback: a store it cannot open, a web port already taken."""
+    if settings.store.startswith("rocksdb:"):
+        try:
+            import rocksdict  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "LIFECYCLE_STORE=rocksdb:// needs the rocksdb extra: "
+                "pip install -e '.[rocksdb]'"
+            ) from None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the web server binds: a port left in TIME_WAIT by a worker just
+        # stopped is free; one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.web_bind, settings.web_port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve on {settings.web_bind}:{settings.web_port} "
+                f"({exc.strerror}); another worker may be using it: pick another "
+                "with --web-port or LIFECYCLE_WEB_PORT"
+            ) from None
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from faust import Worker
 
@@ -55,7 +81,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         overrides["web_port"] = args.web_port
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
-    settings = prepare(settings.with_overrides(**overrides))
+    settings = settings.with_overrides(**overrides)
+    check_can_start(settings)
+    settings = prepare(settings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     log.info("worker starting %s", settings.describe())
     app = create_app(settings)

@@ -381,11 +381,18 @@ def _run_copy(args: argparse.Namespace, settings: Settings) -> ReplayResult:
     )
 
 
+# Rows left out on purpose, not bad input: counted apart from the rejected.
+LEFT_OUT = ("outside_time_range", "interrupted_before_send")
+
+
 def _log_done(result: ReplayResult) -> None:
+    left_out = {k: result.skipped.get(k, 0) for k in LEFT_OUT}
+    rejected = sum(result.skipped.values()) - sum(left_out.values())
     logger.info(
         "replay done source=%s topic=%s rows_read=%d events_sent=%d rejected=%d "
-        "send_failed=%d elapsed_s=%.2f events_per_s=%.0f interrupted=%s",
-        result.source, result.topic, result.rows, result.sent,
-        sum(result.skipped.values()), result.failed, result.elapsed_s,
-        result.events_per_s, result.interrupted,
+        "outside_time_range=%d unsent=%d send_failed=%d elapsed_s=%.2f "
+        "events_per_s=%.0f interrupted=%s",
+        result.source, result.topic, result.rows, result.sent, rejected,
+        left_out["outside_time_range"], left_out["interrupted_before_send"],
+        result.failed, result.elapsed_s, result.events_per_s, result.interrupted,
     )

@@ -70,7 +70,7 @@ def test_a_second_writer_on_one_directory_is_refused(tmp_path):
     first, second = Registry(tmp_path), Registry(tmp_path)
     first.save_state({"by": "first"})
     first.flush()
-    second.save_state({"by": "second"})
+    assert second.save_state({"by": "second"}) is None  # nothing pickled nor written
     second.close()
     assert not second.writable
     assert Registry(tmp_path).load_state() == {"by": "first"}

@@ -1,0 +1,31 @@
+import socket
+
+import pytest
+
+from streams.errors import ConfigError
+from streams.settings import Settings
+from streams.worker import check_can_start
+
+
+@pytest.mark.parametrize("store", ["foo://", "rocksdict://", "memory", ""])
+def test_an_unknown_table_store_is_refused_with_the_choices(store):
+    with pytest.raises(ConfigError, match="memory:// or rocksdb://"):
+        Settings(store=store).validate()
+
+
+@pytest.mark.parametrize("name", ["batch_max"])
+def test_batch_size_must_be_positive(name):
+    with pytest.raises(ConfigError, match="LIFECYCLE_BATCH_MAX"):
+        Settings(**{name: 0}).validate()
+
+
+def test_a_web_port_with_a_listener_is_refused_before_the_worker_starts():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = Settings(web_port=port)
+        with pytest.raises(ConfigError, match=f"127.0.0.1:{port}.*--web-port"):
+            check_can_start(settings)
+    # Once nobody listens, the same port is fine.
+    check_can_start(settings)
