@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 from collections import Counter
@@ -125,23 +124,6 @@ def test_clean_restarts_change_no_feature_and_repeat_no_alert(kafka, start_worke
     assert len(alerts_after) == len(alerts_before)
 
 
-@pytest.mark.skipif(
-    not os.environ.get("LIFECYCLE_KNOWN_DEFECTS"),
-    reason="known defect (see the xfail note); takes up to 4 minutes when it "
-    "fails: run with LIFECYCLE_KNOWN_DEFECTS=1",
-)
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "Known defect: under CPU load, about one run in five ends a few (4 to 17) "
-        "of 12,000 events short after the join/leave/join rebalances. Recovery "
-        "already skips changelog rows older than the row held "
-        "(streams/recovery.py), which guards against a leaving worker's late "
-        "writes but did not remove the loss; the remaining cause is not found. "
-        "Transactions on Apache Kafka would close it. Remove this mark with the "
-        "fix."
-    ),
-)
 def test_worker_joining_and_leaving_mid_stream_keeps_totals_exact(
     kafka, start_worker
 ):
