@@ -175,7 +175,8 @@ class WorkerProcess(_Process):
 
         Returns the last stats plus ``first_seen_s`` and ``done_s``: monotonic
         times of the first poll that saw the count move and of the poll that saw
-        it reach ``total``, for a coarse cross-check of the exact timing.
+        it reach ``total``, for a coarse cross-check of the exact timing, and
+        ``start_count``, the count at the first poll.
         """
         start_count: int | None = None
         first_seen_s: float | None = None
@@ -196,6 +197,7 @@ class WorkerProcess(_Process):
                 assert stats is not None
                 stats["first_seen_s"] = first_seen_s or now_s
                 stats["done_s"] = now_s
+                stats["start_count"] = start_count
                 return stats
             if count != last_count:
                 last_count, progress_s = count, now_s

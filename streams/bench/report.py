@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+LATENCY_BASIS = {
+    "pipeline": "half the pipeline's rate",
+    "new_users": "half the rate new users are taken in at, the lower max",
+}
+
 
 def format_table(r: dict[str, Any]) -> str:
     """The results for a person: rates, latency, memory."""
@@ -31,7 +36,7 @@ def format_table(r: dict[str, Any]) -> str:
         row("pipeline / Faust floor", "ratio_to_floor", 3),
         "",
         f"  latency, produce to score read, at {num(r['latency_rate_eps'])} "
-        f"events/s (half the pipeline's rate)",
+        f"events/s ({LATENCY_BASIS.get(r.get('latency_rate_basis'), 'half a max')})",
         f"    {num(r['latency_events'])} new users, "
         f"{num(r['latency_missing'])} without a score",
         f"    p50 {ms('p50_ms')}   p99 {ms('p99_ms')}   max {ms('max_ms')}",
@@ -41,7 +46,8 @@ def format_table(r: dict[str, Any]) -> str:
         f"last fifth {ms('p50_ms_last_fifth')}",
         "",
         f"  memory: {num(r['rss_mb_per_100k_users'], 1, ' MB')} resident per "
-        f"100k users, {num(r['rss_users_added'])} users added",
+        f"100k users, {num(r['rss_users_added'])} users added, taken in at "
+        f"{num(r.get('new_user_eps'))} new users/s",
         f"    worker {num(r['worker_rss_mb_before'], 1, ' MB')} -> "
         f"{num(r['worker_rss_mb'], 1, ' MB')}, users_local "
         f"{num(r['users_local'])}",
