@@ -14,12 +14,14 @@ import asyncio
 import functools
 import logging
 import time
+import weakref
 from collections import Counter
 from typing import Any
 
 import faust
 import orjson
 from aiokafka.partitioner import murmur2
+from faust.streams import _current_event
 
 from models.features import UserState
 from models.scoring import Scorer, ScorerConfig
@@ -27,6 +29,7 @@ from streams import codecs, compat, recovery, topics
 from streams.errors import InvalidEvent
 from streams.events import parse_event
 from streams.pipeline import UserPipeline
+from streams.rekey import SourceMessage, source_headers
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,11 @@ TICK_KEY = b"\x00lifecycle-tick"
 # send wait until the sender has taken it. At the default 16 KiB, about twenty
 # user rows, the agent spent a third of its time waiting on that.
 PRODUCER_BATCH_BYTES = 512 * 1024
+# An agent lets the event loop run other work after this long on one batch, and
+# a sweep after this many users: timers, web views and the other agent wait no
+# longer than that (they waited seconds while a replay was caught up).
+YIELD_AFTER_S = 0.05
+SWEEP_STEP_USERS = 200
 
 
 # murmur2 is pure Python (a few microseconds a call) and runs for every event;
@@ -50,6 +58,24 @@ def _report_failed_send(sent: Any) -> None:
     """Log a failed output batch; the producer has given up retrying it."""
     if not sent.cancelled() and sent.exception() is not None:
         log.error("output send failed error=%r", sent.exception())
+
+
+def current(event: Any) -> None:
+    """Make ``event`` the one this task is handling.
+
+    Stores find the partition of a row they write from it (the RocksDB store
+    asserts there is one): the stream's own iteration sets it, but a batch is
+    handled outside that. Only the task's context variable is set, which
+    ``faust.streams.current_event()`` reads; the stream's ``current_event``
+    attribute belongs to the task filling the take buffer, which reads it back
+    after it waits (setting it here crashed that task).
+    """
+    _current_event.set(None if event is None else weakref.ref(event))
+
+
+def _report_failed_tick(sent: Any) -> None:
+    if not sent.cancelled() and sent.exception() is not None:
+        log.warning("sweep tick not sent error=%r", sent.exception())
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -108,6 +134,9 @@ def create_app(settings: Settings) -> faust.App:
     # the step: (partition, row), the row None for a deletion.
     changed: dict[str, tuple[int, UserState | None]] = {}
     changelog_name = users.changelog_topic.get_topic_name()
+    rekeyed_name = rekeyed.get_topic_name()
+    # Events to re-key wait here too: (user key, original bytes, source headers).
+    rekeys: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
 
     send_lock = asyncio.Lock()
 
@@ -147,6 +176,12 @@ def create_app(settings: Settings) -> faust.App:
                 )
             for sent in newest.values():
                 sent.add_done_callback(users._on_changelog_sent)
+        while rekeys:
+            batch = rekeys[:]
+            rekeys.clear()
+            for key, value, headers in batch:
+                sent = await send(rekeyed_name, key, value, None, None, headers)
+            sent.add_done_callback(_report_failed_send)
         while pending:
             batch = pending[:]
             pending.clear()
@@ -178,8 +213,12 @@ def create_app(settings: Settings) -> faust.App:
     async def close_models(sender: Any, **_: Any) -> None:
         scorer.close()
 
-    def apply(event: dict[str, Any], message: Any) -> None:
-        """Apply an event read from ``message``, or dead-letter it if untimely."""
+    def apply(
+        event: dict[str, Any], message: Any, source: Any = None
+    ) -> int | None:
+        """Apply an event read from ``message``, or dead-letter it if untimely;
+        a dead letter names ``source`` (default: the message itself). Returns the
+        partition to sweep before the next event, if its sweep is due."""
         partition = message.partition
         user_id = event["user_id"]
         try:
@@ -188,20 +227,21 @@ def create_app(settings: Settings) -> faust.App:
                 int(time.time() * 1000),
             )
         except InvalidEvent as exc:
-            reject(message, exc)
-            return
+            reject(source or message, exc)
+            return None
         except Exception as exc:  # noqa: BLE001 - one event must not stop the rest
             # A bug of ours, not bad input: the event is kept in the dead-letter
             # topic with the error, and the worker goes on with the next one.
             log.exception(
                 "processing failed user_id=%s offset=%s", user_id, message.offset
             )
-            reject(message, InvalidEvent("processing_error", repr(exc)[:500]))
-            return
+            reject(
+                source or message, InvalidEvent("processing_error", repr(exc)[:500])
+            )
+            return None
         if state is not None:
             write(state)
-        if pipeline.sweep_due(partition):
-            sweep_partition(partition)
+        return partition if pipeline.sweep_due(partition) else None
 
     def reject(message: Any, exc: InvalidEvent) -> None:
         pipeline.rejected[exc.reason] += 1
@@ -213,72 +253,90 @@ def create_app(settings: Settings) -> faust.App:
         )
         pending.append((topics.DLQ, message.key, orjson.dumps(letter)))
 
-    rekeyed_name = rekeyed.get_topic_name()
-
-    def ingest_one(message: Any) -> None:
-        """Apply one clickstream message, or queue it for re-keying."""
+    def ingest_one(message: Any) -> int | None:
+        """Apply one clickstream message, or queue it for re-keying; returns the
+        partition to sweep now, if any."""
         received["clickstream"] += 1
         try:
             parsed = parse_event(message.value)
         except InvalidEvent as exc:
             reject(message, exc)
-            return
+            return None
         user_id = parsed["user_id"]
         key = user_id.encode()
         if message.key == key and message.partition == partition_for(user_id, n):
-            apply(parsed, message)
+            return apply(parsed, message)
         else:
-            # Sent with the step's outputs, before the offset is acknowledged;
-            # the producer's default partitioner places it by the user's key.
+            # The original bytes go on unchanged, keyed by the user, with where
+            # they came from in headers, so that a dead letter written after the
+            # re-keying still names the clickstream message. Sent with the
+            # step's outputs, before the offset is acknowledged.
             received["rekeyed_out"] += 1
-            pending.append((rekeyed_name, key, orjson.dumps(parsed)))
+            rekeys.append((key, message.value, source_headers(message)))
+            return None
 
-    def rekeyed_one(message: Any) -> None:
+    def rekeyed_one(message: Any) -> int | None:
         if message.key == TICK_KEY:
-            sweep_partition(message.partition)
-        else:
-            received["rekeyed_in"] += 1
-            apply(orjson.loads(message.value), message)
+            return message.partition
+        received["rekeyed_in"] += 1
+        source = SourceMessage.of(message)
+        if source is None:
+            # Re-keyed by an older worker: the normalised event, as JSON.
+            return apply(orjson.loads(message.value), message)
+        try:
+            parsed = parse_event(message.value)
+        except InvalidEvent as exc:  # it parsed before the re-keying; kept anyway
+            reject(source, exc)
+            return None
+        return apply(parsed, message, source)
 
     # Each agent works a batch at a time: Faust acknowledges a batch's offsets
     # when the agent asks for the next one, by then the rows and outputs of the
     # batch are in the producer, which Faust flushes before it commits.
     batch_max, batch_wait_s = settings.batch_max, settings.batch_wait_s
-    # Stores find the partition of a row they write from the event being handled
-    # (the RocksDB store asserts there is one). The stream's own iteration sets
-    # it; a batch is handled outside that, so each agent sets it per event, the
-    # way the stream does.
+
+    async def work(stream: faust.StreamT, one: Any) -> None:
+        """Take batches from ``stream`` and handle each event with ``one``."""
+        async for batch in stream.take_events(batch_max, within=batch_wait_s):
+            since_s = time.monotonic()
+            for event in batch:
+                current(event)
+                sweep = one(event.message)
+                if sweep is not None:
+                    await sweep_partition(sweep)
+                if time.monotonic() - since_s >= YIELD_AFTER_S:
+                    # Let timers, web views and the other agent run: a large
+                    # batch must not hold the event loop for seconds.
+                    await asyncio.sleep(0)
+                    since_s = time.monotonic()
+            current(None)
+            await send_pending()
 
     @app.agent(clickstream, name="ingest")
     async def ingest(stream: faust.StreamT) -> None:
-        current = stream._set_current_event
-        async for batch in stream.take_events(batch_max, within=batch_wait_s):
-            for event in batch:
-                current(event)
-                ingest_one(event.message)
-            current(None)
-            await send_pending()
-
-    indexed: set[int] = set()
+        await work(stream, ingest_one)
 
     @app.agent(rekeyed, name="rekeyed")
     async def rekeyed_events(stream: faust.StreamT) -> None:
-        current = stream._set_current_event
-        async for batch in stream.take_events(batch_max, within=batch_wait_s):
-            for event in batch:
-                current(event)
-                rekeyed_one(event.message)
-            current(None)
-            await send_pending()
+        await work(stream, rekeyed_one)
 
-    def sweep_partition(partition: int) -> None:
+    indexed: set[int] = set()
+
+    async def sweep_partition(partition: int) -> None:
+        """Sweep a partition, letting other work run between steps of a long
+        sweep (after a jump of the watermark, thousands of users can be due)."""
         if partition not in indexed:
             pipeline.reindex(
                 partition,
                 (s for s in users.values() if s.partition == partition),
             )
             indexed.add(partition)
-        looked = pipeline.sweep(partition, users.get, time.monotonic())
+        looked = 0
+        for so_far in pipeline.sweep_in_steps(
+            partition, users.get, time.monotonic(), step=SWEEP_STEP_USERS
+        ):
+            looked = so_far
+            await asyncio.sleep(0)
         if looked:
             log.debug("sweep partition=%d users=%d", partition, looked)
 
@@ -304,8 +362,14 @@ def create_app(settings: Settings) -> faust.App:
             indexed.clear()
             owned_before.clear()
             owned_before.update(owned)
+        producer = await app.maybe_start_producer()
         for partition in sorted(owned):
-            await rekeyed.send(key=TICK_KEY, value=b"", partition=partition)
+            # A lost tick costs one sweep interval: logged in one line, not
+            # raised (the broker can refuse a send while it is loaded).
+            sent = await producer.send(
+                rekeyed_name, TICK_KEY, b"", partition, None, None
+            )
+            sent.add_done_callback(_report_failed_tick)
 
     from streams import web
 

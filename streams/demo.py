@@ -286,8 +286,12 @@ class CatchUp:
 
     def done(self) -> dict[str, Any] | None:
         stats = worker_stats(self.web_port)
-        received = stats["received"].get("clickstream", 0) if stats else 0
-        if stats and received >= self.sent:
+        if stats is None:
+            # A worker busy catching up can be slow to answer; no answer is no
+            # news, not zero events.
+            return None
+        received = stats["received"].get("clickstream", 0)
+        if received >= self.sent:
             return stats
         now_s = time.monotonic()
         if now_s - self._said_s >= self.every_s:

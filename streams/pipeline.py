@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from models.alerts import close_on_activity, should_alert
@@ -194,13 +194,32 @@ class UserPipeline:
         Runs on the watermark, so a user who went silent is still scored, labelled
         and, if at risk, alerted. Returns the number of users looked at.
         """
+        # Without steps, it yields once, at the end.
+        (looked,) = self.sweep_in_steps(partition, rows, now_s, step=0)
+        return looked
+
+    def sweep_in_steps(
+        self,
+        partition: int,
+        rows: Callable[[str], UserState | None],
+        now_s: float = 0.0,
+        step: int = 1000,
+    ) -> Iterator[int]:
+        """:meth:`sweep`, yielding the users looked at so far after every ``step``
+        users (0: only at the end), so a caller can let other work run between
+        steps of a long sweep. The watermark is the one of the start throughout.
+        """
         self.scorer.poll()
         watermark_ms = self.watermark.sweep_ms(partition, now_s)
         self.counts["sweeps"] += 1
         self._swept_ms[partition] = watermark_ms
         due = self._due.setdefault(partition, [])
         looked = 0
+        pause_at = step
         while due and due[0][0] <= watermark_ms:
+            if step and looked >= pause_at:
+                pause_at = looked + step
+                yield looked
             _, user_id = heapq.heappop(due)
             state = rows(user_id)
             if state is None or state.partition != partition:
@@ -214,7 +233,7 @@ class UserPipeline:
                 continue
             self.write(state)
             self._schedule(state)
-        return looked
+        yield looked
 
     def sweep_due(self, partition: int) -> bool:
         """True once the partition's watermark has moved a step past its last

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 import faust
+from faust.stores.memory import Store as MemoryStore
 from faust.web import Request, Response, View
 
 from models.features import FEATURE_NAMES, UserState, feature_values
@@ -26,7 +27,7 @@ def register(
             body = pipeline.stats()
             body["received"] = dict(received)
             body["rejected_total"] = sum(pipeline.rejected.values())
-            body["users_local"] = sum(1 for _ in users.keys())
+            body["users_local"] = users_owned(app, users)
             # Unchanged while the worker keeps its place in the consumer group.
             body["consumer_generation"] = app.consumer_generation_id
             return self.json(body)
@@ -53,6 +54,19 @@ def register(
             return self.json(
                 user_view(state, pipeline.watermark.value_ms, pipeline)
             )
+
+
+def users_owned(app: faust.App, users: faust.Table) -> int:
+    """Rows of the partitions this worker owns now.
+
+    The memory store keeps the rows of a partition this worker gave up in a
+    rebalance (they are replaced from the changelog if it comes back), so
+    counting every key would count those users on two workers.
+    """
+    if not isinstance(users.data, MemoryStore):
+        return sum(1 for _ in users.keys())
+    owned = {tp.partition for tp in app.assignor.assigned_actives()}
+    return sum(1 for state in users.data.values() if state.partition in owned)
 
 
 def user_view(

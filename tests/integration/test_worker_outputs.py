@@ -164,9 +164,13 @@ def test_untimely_events_are_dead_lettered_and_idle_users_evicted(
     worker.wait_received(len(first))
 
     # "a" is at minute 9, so its partition's watermark is minute 8; minute 4 is late.
+    # The last one is keyed by something else than its user: it is re-keyed
+    # first, and found late only then.
+    rekeyed_late = msg("a", "view", T0_S + 5 * MIN_S, event_id="late-rekeyed")[1]
     untimely = [
         msg("a", "view", T0_S + 4 * MIN_S, event_id="late"),
         msg("a", "view", "2090-01-01T00:00:00Z", event_id="future"),
+        (b"shop-7", rekeyed_late),
     ]
     produce(kafka, "clickstream", untimely)
     later = [
@@ -176,13 +180,22 @@ def test_untimely_events_are_dead_lettered_and_idle_users_evicted(
     worker.wait_received(len(first) + len(untimely) + len(later))
 
     letters = wait_for(
-        lambda: _at_least(read_json(kafka, "clickstream-dlq"), 2), 30,
+        lambda: _at_least(read_json(kafka, "clickstream-dlq"), 3), 30,
         "untimely events dead-lettered", worker,
     )
-    by_reason = {d["reason"]: d for d in letters}
-    assert set(by_reason) == {"late_event", "future_event"}
-    assert by_reason["late_event"]["late_by_ms"] == 4 * MIN_S * 1000
-    assert by_reason["future_event"]["ahead_by_ms"] > 60 * 365 * 86_400_000
+    by_value = {base64.b64decode(d["original_value_b64"]): d for d in letters}
+    late, future, late_rekeyed = (by_value[value] for _, value in untimely)
+    assert late["reason"] == late_rekeyed["reason"] == "late_event"
+    assert late["late_by_ms"] == 4 * MIN_S * 1000
+    # Judged when it comes back from the re-keying, maybe after "later" events.
+    assert late_rekeyed["late_by_ms"] >= 3 * MIN_S * 1000
+    assert future["reason"] == "future_event"
+    assert future["ahead_by_ms"] > 60 * 365 * 86_400_000
+    # Every dead letter names the clickstream message, re-keyed or not.
+    assert {d["source_topic"] for d in letters} == {"clickstream"}
+    assert base64.b64decode(late_rekeyed["original_key_b64"]) == b"shop-7"
+    offsets = {(d["source_partition"], d["source_offset"]) for d in letters}
+    assert len(offsets) == 3
 
     # "gone" has been silent for more than its TTL of event time: evicted, with a
     # tombstone in the changelog.

@@ -81,3 +81,24 @@ def test_ttl_must_outlive_the_label_horizons():
 
     with pytest.raises(ConfigError):
         Settings(churn_horizon_s=7200, user_ttl_s=3600).validate()
+
+
+def test_a_sweep_in_steps_pauses_between_steps_and_ends_where_a_sweep_ends():
+    def silent_users():
+        rows, deleted = {}, []
+        pipeline = pipeline_with(rows, deleted, session_gap_s=60)
+        for i in range(45):
+            user = f"u{i}"
+            rows[user] = pipeline.on_event(event(user, T0 + i, f"e{i}"), 0, None)
+        # One more user, ten minutes on: every other session has ended.
+        rows["late"] = pipeline.on_event(event("late", T0 + 600_000, "x"), 0, None)
+        return pipeline, rows
+
+    whole, rows = silent_users()
+    looked = whole.sweep(0, rows.get)
+    stepped, rows_stepped = silent_users()
+    steps = list(stepped.sweep_in_steps(0, rows_stepped.get, step=10))
+
+    assert looked == 45
+    assert steps[:4] == [10, 20, 30, 40] and steps[-1] == looked
+    assert whole.counts == stepped.counts
