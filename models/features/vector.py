@@ -60,6 +60,7 @@ FEATURE_NAMES = (
     "log_order_rate_30d",
     "log_silence_per_order_gap",
     "log_first_to_last_order_s",
+    "log_orders_year_ago_90d",
 )
 # Tenure below a day counts as a day in the order rate: a first-day buyer's rate is
 # one order a day, not thousands.
@@ -216,5 +217,7 @@ def feature_values(
         log1p(rate_30d),
         log1p(silence_per_gap),
         log1p(first_to_last_s),
+        # The quarter ahead, a year ago: shops have seasons.
+        log1p(orders_since(state, at_ms - 365 * DAY_MS, at_ms - 275 * DAY_MS)),
     ]
     return values
