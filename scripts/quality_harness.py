@@ -42,13 +42,13 @@ from models.labels import PURCHASE  # noqa: E402
 from streams import pipeline as pipeline_module  # noqa: E402
 from streams.app import partition_for  # noqa: E402
 from streams.demo import PRESETS, locate_dataset  # noqa: E402
-from streams.events import normalize_event  # noqa: E402
 from streams.evaluate.metrics import average_precision, roc_auc  # noqa: E402
 from streams.evaluate.protocols import (  # noqa: E402
     PROTOCOLS,
     load_purchases,
     split_periods,
 )
+from streams.events import normalize_event  # noqa: E402
 from streams.pipeline import UserPipeline  # noqa: E402
 from streams.replay.sources import read_events  # noqa: E402
 from streams.settings import Settings  # noqa: E402
