@@ -86,3 +86,20 @@ def gap_std_s(state: UserState) -> float:
     if state.order_gap_count < 2:
         return 0.0
     return math.sqrt(max(state.order_gap_m2_s2, 0.0) / state.order_gap_count)
+
+
+def orders_since(state: UserState, since_ms: int, at_ms: int) -> int:
+    """Kept orders with a time in ``(since_ms, at_ms]``: at most RECENT_ORDERS.
+
+    A purchase log's strongest sign of a coming order is how many came lately;
+    the kept order times answer that without another field in the row, exactly
+    up to RECENT_ORDERS orders in the window.
+    """
+    count = 0
+    for entry in reversed(state.recent_orders):
+        ts_ms = entry[0]
+        if ts_ms <= since_ms:
+            break
+        if ts_ms <= at_ms:
+            count += 1
+    return count

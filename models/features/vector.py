@@ -8,8 +8,8 @@ import numpy as np
 
 from models.features.affinity import AFFINITY_HALF_LIFE_MS, decay
 from models.features.cart import ABANDON_AFTER_MS, CART_MEMORY_MS
-from models.features.orders import gap_std_s
-from models.features.schema import EVENT_TYPES
+from models.features.orders import gap_std_s, orders_since
+from models.features.schema import DAY_MS, EVENT_TYPES
 from models.features.state import UserState
 from models.features.windows import WINDOWS, feature_window_counts
 
@@ -53,7 +53,18 @@ FEATURE_NAMES = (
     "log_viewed_price_mean",
     "log_bought_price_mean",
     "log_price_ratio_bought_viewed",
+    # Added with the purchase-log work (issue 4): the order history in the terms
+    # of RFM and BG/NBD, over the spans a purchase horizon is measured in.
+    "log_orders_90d",
+    "log_orders_365d",
+    "log_order_rate_30d",
+    "log_silence_per_order_gap",
+    "log_first_to_last_order_s",
+    "log_orders_year_ago_90d",
 )
+# Tenure below a day counts as a day in the order rate: a first-day buyer's rate is
+# one order a day, not thousands.
+MIN_RATE_SPAN_MS = DAY_MS
 
 
 def feature_vector(
@@ -184,4 +195,29 @@ def feature_values(
         if viewed_mean > 0.0 and bought_mean > 0.0 else 0.0
     )
     values += [log1p(viewed_mean), log1p(bought_mean), ratio]
+
+    # Order history. The silence since the newest order is read against the
+    # user's own mean gap between orders: 3 months mean little to a buyer of
+    # every 6 months, much to a monthly one.
+    if orders:
+        rate_span_ms = max(at_ms - state.first_ts_ms, MIN_RATE_SPAN_MS)
+        rate_30d = orders * 30.0 * DAY_MS / rate_span_ms
+        first_to_last_s = max(state.last_purchase_ts_ms - state.first_ts_ms, 0)
+        first_to_last_s /= 1000.0
+    else:
+        rate_30d = first_to_last_s = 0.0
+    gap_mean_s = state.order_gap_mean_s
+    silence_per_gap = (
+        since_purchase_s / gap_mean_s
+        if state.order_gap_count and gap_mean_s > 0.0 else 0.0
+    )
+    values += [
+        log1p(orders_since(state, at_ms - 90 * DAY_MS, at_ms)),
+        log1p(orders_since(state, at_ms - 365 * DAY_MS, at_ms)),
+        log1p(rate_30d),
+        log1p(silence_per_gap),
+        log1p(first_to_last_s),
+        # The quarter ahead, a year ago: shops have seasons.
+        log1p(orders_since(state, at_ms - 365 * DAY_MS, at_ms - 275 * DAY_MS)),
+    ]
     return values

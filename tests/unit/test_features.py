@@ -493,7 +493,7 @@ def test_feature_vector_follows_the_documented_order_and_event_time():
     later_ms = T0 + 60_000 + 3_600_000
     vector = feature_vector(state, later_ms)
     named = feature_dict(state, later_ms)
-    assert vector.shape == (len(FEATURE_NAMES),) == (67,)
+    assert vector.shape == (len(FEATURE_NAMES),) == (73,)
     assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
     assert list(named) == list(FEATURE_NAMES)
     assert np.isclose(named["log_recency_s"], np.log1p(3600.0))

@@ -7,6 +7,7 @@ from models.alerts import close_on_activity, should_alert
 from models.features import UserState
 from models.labels import (
     CHURN,
+    LEARNED,
     PURCHASE,
     add_moment,
     resolve_on_event,
@@ -17,26 +18,45 @@ from models.labels import (
 H_MS = 3_600_000
 
 
-def test_activity_within_horizon_labels_churn_negative_early():
+def test_activity_within_horizon_is_learned_as_no_churn_at_the_horizon():
     state = UserState("u")
     add_moment(state, 1000, [0.0])
-    labels = resolve_on_event(state, 2000, False, H_MS, H_MS)
-    assert labels == [(CHURN, [0.0], 0)]
-    assert state.pending[0][PURCHASE] is None
+    assert resolve_on_event(state, 2000, False, H_MS, H_MS) == []
+    assert state.pending[0][CHURN] == 0 and state.pending[0][PURCHASE] is None
+    assert resolve_on_watermark(state, 1000 + H_MS - 1, H_MS, H_MS) == []
+    labels = resolve_on_watermark(state, 1000 + H_MS, H_MS, H_MS)
+    assert sorted(labels) == [(CHURN, [0.0], 0), (PURCHASE, [0.0], 0)]
+    assert state.pending == []
 
 
-def test_purchase_within_horizon_labels_both_and_clears_the_moment():
+def test_a_purchase_within_horizon_is_learned_as_positive_at_the_horizon():
     state = UserState("u")
     add_moment(state, 1000, [0.0])
-    labels = resolve_on_event(state, 2000, True, H_MS, H_MS)
+    assert resolve_on_event(state, 2000, True, H_MS, H_MS) == []
+    labels = resolve_on_watermark(state, 1000 + H_MS, H_MS, H_MS)
     assert sorted(labels) == [(CHURN, [0.0], 0), (PURCHASE, [0.0], 1)]
+    assert state.pending == []
+
+
+def test_labels_of_two_horizons_are_learned_each_at_its_own():
+    state = UserState("u")
+    add_moment(state, 1000, [0.0])
+    resolve_on_event(state, 2000, True, 2 * H_MS, H_MS)
+    assert resolve_on_watermark(state, 1000 + H_MS, 2 * H_MS, H_MS) == [
+        (PURCHASE, [0.0], 1)
+    ]
+    assert state.pending[0][PURCHASE] == LEARNED
+    assert resolve_on_watermark(state, 1000 + 2 * H_MS, 2 * H_MS, H_MS) == [
+        (CHURN, [0.0], 0)
+    ]
     assert state.pending == []
 
 
 def test_an_event_at_the_same_instant_does_not_label_its_moment():
     state = UserState("u")
     add_moment(state, 1000, [0.0])
-    assert resolve_on_event(state, 1000, True, H_MS, H_MS) == []
+    resolve_on_event(state, 1000, True, H_MS, H_MS)
+    assert state.pending[0][CHURN] is None and state.pending[0][PURCHASE] is None
 
 
 def test_silence_past_the_horizon_labels_churn_and_no_purchase():
@@ -51,14 +71,28 @@ def test_silence_past_the_horizon_labels_churn_and_no_purchase():
 def test_late_activity_after_the_horizon_does_not_relabel():
     state = UserState("u")
     add_moment(state, 1000, [1.0])
-    assert resolve_on_event(state, 1000 + H_MS + 1, True, H_MS, H_MS) == []
+    resolve_on_event(state, 1000 + H_MS + 1, True, H_MS, H_MS)
+    labels = resolve_on_watermark(state, 1000 + H_MS + 1, H_MS, H_MS)
+    assert sorted(labels) == [(CHURN, [1.0], 1), (PURCHASE, [1.0], 0)]
 
 
-def test_pending_moments_are_bounded():
+def test_pending_moments_are_bounded_and_thinned_where_they_crowd():
     state = UserState("u")
-    dropped = sum(add_moment(state, t, [0.0]) for t in range(20))
+    # Eight moments an hour apart, then a burst a second apart.
+    times = [i * H_MS for i in range(8)] + [7 * H_MS + i * 1000 for i in range(1, 13)]
+    dropped = sum(add_moment(state, t, [0.0]) for t in times)
     assert len(state.pending) == 8
     assert dropped == 12
+    # The hourly moments survive the burst: each moment of it crowded the one
+    # before, so it went.
+    assert [m["ts_ms"] for m in state.pending] == [i * H_MS for i in range(8)]
+
+
+def test_the_oldest_pending_moment_is_never_the_one_thinned_out():
+    state = UserState("u")
+    for t in [0, 1000] + [(i + 1) * H_MS for i in range(7)]:
+        add_moment(state, t, [0.0])
+    assert [m["ts_ms"] for m in state.pending][:2] == [0, H_MS]
 
 
 def test_alert_opens_once_and_rearms_below_the_lower_level():

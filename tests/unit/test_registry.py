@@ -81,3 +81,28 @@ def test_a_second_writer_on_one_directory_is_refused(tmp_path):
     third.save_state({"by": "third"})
     third.close()
     assert Registry(tmp_path).load_state() == {"by": "third"}
+
+
+def test_a_scorer_starts_afresh_from_checkpoints_of_the_older_67_columns(tmp_path):
+    from models.labels import PURCHASE
+    from models.scoring import Scorer
+
+    old = FEATURE_NAMES[:67]
+    with open(tmp_path / STATE_FILE, "wb") as f:
+        pickle.dump({"format": 1, "feature_names": list(old), "state": {}}, f)
+    registry = Registry(tmp_path)
+    registry.save_network(PURCHASE, weights(5, old))
+    registry.close()
+
+    scorer = Scorer(models_dir=tmp_path)
+    try:
+        assert scorer.labels == 0
+        assert scorer.model_versions()[PURCHASE]["mlp"] == "torch-mlp@0"
+        x = [0.5] * len(FEATURE_NAMES)
+        scorer.learn(PURCHASE, x, 1)
+        assert 0.0 < scorer.score(x)[PURCHASE] < 1.0
+        # A pending moment kept with the old 67 columns is skipped, not learned.
+        scorer.learn(PURCHASE, [0.5] * 67, 1)
+        assert scorer.skipped == 1 and scorer.learned[PURCHASE] == 1
+    finally:
+        scorer.close(timeout_s=1.0)
