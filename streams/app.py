@@ -22,6 +22,7 @@ import faust
 import orjson
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
+from faust.types import TP
 
 from models.features import UserState
 from models.scoring import Scorer, ScorerConfig
@@ -257,6 +258,7 @@ def create_app(settings: Settings) -> faust.App:
         """Apply one clickstream message, or queue it for re-keying; returns the
         partition to sweep now, if any."""
         received["clickstream"] += 1
+        handled_to[message.partition] = message.offset + 1
         try:
             parsed = parse_event(message.value)
         except InvalidEvent as exc:
@@ -321,6 +323,26 @@ def create_app(settings: Settings) -> faust.App:
         await work(stream, rekeyed_one)
 
     indexed: set[int] = set()
+    # Per clickstream partition, the offset after the last message handled.
+    handled_to: dict[int, int] = {}
+
+    def read_to_end(partition: int) -> bool:
+        """Whether every clickstream message of ``partition`` the broker has told
+        of (its high watermark at the last fetch) has been handled. Unknown
+        counts as read: a partition is then treated as before this rule."""
+        tp = TP(topics.CLICKSTREAM, partition)
+        try:
+            high = app.consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - e.g. not assigned (mid-rebalance)
+            return True
+        if high is None:
+            return True
+        done = handled_to.get(partition)
+        if done is None:
+            # Nothing handled since the partition was assigned: where reading
+            # starts (the committed offset, as Faust records it at assignment).
+            done = app.consumer._read_offset.get(tp) or 0
+        return done >= high
 
     async def sweep_partition(partition: int) -> None:
         """Sweep a partition, letting other work run between steps of a long
@@ -333,7 +355,8 @@ def create_app(settings: Settings) -> faust.App:
             indexed.add(partition)
         looked = 0
         for so_far in pipeline.sweep_in_steps(
-            partition, users.get, time.monotonic(), step=SWEEP_STEP_USERS
+            partition, users.get, time.monotonic(), step=SWEEP_STEP_USERS,
+            caught_up=read_to_end(partition),
         ):
             looked = so_far
             await asyncio.sleep(0)
@@ -345,6 +368,7 @@ def create_app(settings: Settings) -> faust.App:
         # A partition given back later is re-indexed from the rows recovered then.
         for tp in revoked:
             indexed.discard(tp.partition)
+            handled_to.pop(tp.partition, None)
 
     owned_before: set[int] = set()
 

@@ -204,13 +204,16 @@ class UserPipeline:
         rows: Callable[[str], UserState | None],
         now_s: float = 0.0,
         step: int = 1000,
+        caught_up: bool = True,
     ) -> Iterator[int]:
         """:meth:`sweep`, yielding the users looked at so far after every ``step``
         users (0: only at the end), so a caller can let other work run between
         steps of a long sweep. The watermark is the one of the start throughout.
+        ``caught_up``: the partition's input is read to the end (an idle
+        partition with a backlog keeps its own watermark; see Watermarks).
         """
         self.scorer.poll()
-        watermark_ms = self.watermark.sweep_ms(partition, now_s)
+        watermark_ms = self.watermark.sweep_ms(partition, now_s, caught_up)
         self.counts["sweeps"] += 1
         self._swept_ms[partition] = watermark_ms
         due = self._due.setdefault(partition, [])

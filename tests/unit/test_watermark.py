@@ -102,3 +102,12 @@ def test_a_sweep_in_steps_pauses_between_steps_and_ends_where_a_sweep_ends():
     assert looked == 45
     assert steps[:4] == [10, 20, 30, 40] and steps[-1] == looked
     assert whole.counts == stepped.counts
+
+
+def test_an_idle_partition_with_a_backlog_keeps_its_own_watermark():
+    marks = Watermarks(grace_ms=0, idle_after_s=10)
+    marks.observe(0, T0 + 60_000, now_s=100)
+    marks.observe(1, T0, now_s=100)
+    # Silent long enough, but its unread events may be older than partition 0's.
+    assert marks.sweep_ms(1, now_s=111, caught_up=False) == T0
+    assert marks.sweep_ms(1, now_s=111, caught_up=True) == T0 + 60_000
