@@ -125,19 +125,20 @@ def create_app(settings: Settings) -> faust.App:
     recovery.guard_stale_rows(users, received)
 
     # Outputs wait here until the agent that caused them sends them, already
-    # serialised: (topic, key, value).
-    pending: list[tuple[str, bytes | None, bytes]] = []
+    # serialised: (topic, key, value, headers). Events to re-key wait here too,
+    # their headers naming the clickstream message they were.
+    pending: list[
+        tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]
+    ] = []
 
     def publish(topic: str, key: str, value: dict[str, Any]) -> None:
-        pending.append((topic, key.encode(), orjson.dumps(value)))
+        pending.append((topic, key.encode(), orjson.dumps(value), None))
 
     # Changed rows wait here too, one entry per user however often it changed in
     # the step: (partition, row), the row None for a deletion.
     changed: dict[str, tuple[int, UserState | None]] = {}
     changelog_name = users.changelog_topic.get_topic_name()
     rekeyed_name = rekeyed.get_topic_name()
-    # Events to re-key wait here too: (user key, original bytes, source headers).
-    rekeys: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
 
     send_lock = asyncio.Lock()
 
@@ -177,17 +178,11 @@ def create_app(settings: Settings) -> faust.App:
                 )
             for sent in newest.values():
                 sent.add_done_callback(users._on_changelog_sent)
-        while rekeys:
-            batch = rekeys[:]
-            rekeys.clear()
-            for key, value, headers in batch:
-                sent = await send(rekeyed_name, key, value, None, None, headers)
-            sent.add_done_callback(_report_failed_send)
         while pending:
             batch = pending[:]
             pending.clear()
-            for topic, key, value in batch:
-                sent = await send(topic, key, value, None, None, None)
+            for topic, key, value, headers in batch:
+                sent = await send(topic, key, value, None, None, headers)
             sent.add_done_callback(_report_failed_send)
 
     # Rows go to the store at once and to the changelog when the step's sends are
@@ -252,7 +247,7 @@ def create_app(settings: Settings) -> faust.App:
             message.topic, message.partition, message.offset,
             int(time.time() * 1000), exc.fields,
         )
-        pending.append((topics.DLQ, message.key, orjson.dumps(letter)))
+        pending.append((topics.DLQ, message.key, orjson.dumps(letter), None))
 
     def ingest_one(message: Any) -> int | None:
         """Apply one clickstream message, or queue it for re-keying; returns the
@@ -274,7 +269,9 @@ def create_app(settings: Settings) -> faust.App:
             # re-keying still names the clickstream message. Sent with the
             # step's outputs, before the offset is acknowledged.
             received["rekeyed_out"] += 1
-            rekeys.append((key, message.value, source_headers(message)))
+            pending.append(
+                (rekeyed_name, key, message.value, source_headers(message))
+            )
             return None
 
     def rekeyed_one(message: Any) -> int | None:
