@@ -304,9 +304,14 @@ def synthetic_run(
         rate_eps = max_eps / 2.0
         n_latency = max(100, int(rate_eps * args.latency_s))
         prefix = f"lat{run_tag}-"
-        events = list(latest.noting(
-            new_user_events(n_latency, prefix, latest.ts_ms + 1000, args.seed + 1)
-        ))
+        # Stamped at the pace they are sent, so event time moves as in a live
+        # stream. At the stream's own spacing it ran hundreds of times faster,
+        # ended the sessions of every user of the phases before, and the
+        # latency measured the sweep of all of them.
+        events = list(latest.noting(new_user_events(
+            n_latency, prefix, latest.ts_ms + 1000, args.seed + 1,
+            gap_ms=max(1, round(1000 / rate_eps)),
+        )))
         log.info("phase=latency events=%d rate_eps=%.0f basis=%s",
                  n_latency, rate_eps, basis)
         latency = paced_latency(bootstrap, events, rate_eps, prefix)

@@ -107,9 +107,11 @@ def synthetic_events(count: int, seed: int = 1) -> Iterator[Event]:
 
 
 def new_user_events(
-    count: int, prefix: str, start_ts_ms: int, seed: int = 2
+    count: int, prefix: str, start_ts_ms: int, seed: int = 2,
+    gap_ms: int = MEAN_GAP_MS,
 ) -> Iterator[Event]:
-    """``count`` views, each by a user never seen before (``<prefix><n>``)."""
+    """``count`` views, each by a user never seen before (``<prefix><n>``),
+    ``gap_ms`` of event time apart."""
     rng = np.random.default_rng(seed)
     n_items = max(count // 4, 100)
     items = zipf_sampler(rng, n_items, ITEM_ZIPF_S, ITEM_ZIPF_Q)
@@ -119,7 +121,7 @@ def new_user_events(
             "event_id": f"{prefix}{i}",
             "user_id": f"{prefix}{i}",
             "event_type": "view",
-            "event_ts": start_ts_ms + i * MEAN_GAP_MS,
+            "event_ts": start_ts_ms + i * gap_ms,
             "item_id": f"i{item}",
             "category_id": f"c{item * 7919 % CATEGORIES}",
         }
