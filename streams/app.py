@@ -25,6 +25,7 @@ from faust.streams import _current_event
 from faust.types import TP
 
 from models.features import UserState
+from models.learner import LearnerClient
 from models.scoring import Scorer, ScorerConfig
 from streams import codecs, compat, recovery, topics
 from streams.errors import InvalidEvent
@@ -199,10 +200,14 @@ def create_app(settings: Settings) -> faust.App:
     # The models come back from their last checkpoint, if any, before the first
     # event; they are checkpointed again, and their training process stopped,
     # when the worker shuts down.
-    scorer = Scorer(
-        config=ScorerConfig(train_delay_s=settings.train_extra_cpu_s),
-        models_dir=settings.models_path,
-    )
+    config = ScorerConfig(train_delay_s=settings.train_extra_cpu_s)
+    scorer: Scorer | LearnerClient
+    if settings.learner == "process":
+        scorer = LearnerClient(
+            config, settings.models_path, settings.snapshot_s, settings.log_level
+        )
+    else:
+        scorer = Scorer(config=config, models_dir=settings.models_path)
     pipeline = UserPipeline(settings, publish, write, delete, scorer=scorer)
 
     @app.on_before_shutdown.connect
@@ -310,6 +315,27 @@ def create_app(settings: Settings) -> faust.App:
                     since_s = time.monotonic()
             current(None)
             await send_pending()
+            await keep_learner_up()
+
+    backlog_max = settings.learner_backlog
+
+    async def keep_learner_up() -> None:
+        """Hand the learner the batch's labels; while it is more than
+        LIFECYCLE_LEARNER_BACKLOG examples behind, wait until it has caught up
+        half of that (the event loop runs on: timers, heartbeats, web views)."""
+        if not isinstance(scorer, LearnerClient):
+            return
+        scorer.flush()
+        scorer.poll()
+        if scorer.backlog <= backlog_max:
+            return
+        started = time.monotonic()
+        while scorer.backlog > backlog_max // 2:
+            await asyncio.sleep(0.02)
+            scorer.poll()
+        waited_s = time.monotonic() - started
+        pipeline.counts["learner_waits"] += 1
+        pipeline.counts["learner_wait_ms"] += int(waited_s * 1000)
 
     @app.agent(clickstream, name="ingest")
     async def ingest(stream: faust.StreamT) -> None:

@@ -25,6 +25,7 @@ from models.labels import (
     resolve_on_watermark,
 )
 from models.recommend import CONTEXT_ITEMS, CoOccurrence
+from models.learner import LearnerClient
 from models.scoring import Scorer
 from streams import topics
 from streams.errors import InvalidEvent
@@ -53,13 +54,15 @@ class UserPipeline:
         publish: Publish,
         write: WriteRow,
         delete: DeleteRow | None = None,
-        scorer: Scorer | None = None,
+        scorer: Scorer | LearnerClient | None = None,
     ) -> None:
         self.settings = settings
         self.publish = publish
         self.write = write
         self.delete = delete
-        self.scorer = scorer if scorer is not None else Scorer()
+        self.scorer: Scorer | LearnerClient = (
+            scorer if scorer is not None else Scorer()
+        )
         self.recommender = CoOccurrence()
         self.watermark = Watermarks(
             int(settings.grace_s * 1000), settings.idle_partition_s
@@ -392,10 +395,13 @@ class UserPipeline:
             heapq.heappush(heap, (due_ms, state.user_id))
 
     def stats(self) -> dict[str, Any]:
-        return {
+        body = {
             "counts": dict(self.counts),
             "rejected": dict(self.rejected),
             "watermark_ms": self.watermark.value_ms,
             "models": self.scorer.report(),
             "model_versions": self.scorer.versions(),
         }
+        if isinstance(self.scorer, LearnerClient):
+            body["learner"] = self.scorer.stats()
+        return body

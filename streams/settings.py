@@ -16,6 +16,7 @@ from streams.errors import ConfigError
 DEFAULT_BROKER_PORT = 9092
 # Table stores the worker is tested with ("rocksdb" needs the rocksdb extra).
 STORE_SCHEMES = ("memory", "rocksdb")
+LEARNERS = ("process", "inline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,17 @@ class Settings:
     # LIFECYCLE_BATCH_WAIT_S: longest an agent waits for a batch to fill before it
     # works on what it has: the latency added to an event at low rates.
     batch_wait_s: float = 0.05
+    # LIFECYCLE_LEARNER: where the models learn. "process": a learner process of
+    # the worker's own judges, teaches, retrains and checkpoints them, and the
+    # worker scores with its newest snapshot (see models/learner.py); "inline": all
+    # of that on the worker's event loop, each label at once.
+    learner: str = "process"
+    # LIFECYCLE_LEARNER_BACKLOG: labelled examples the learner process may be
+    # behind before the worker's agents wait for it.
+    learner_backlog: int = 20_000
+    # LIFECYCLE_SNAPSHOT_S: the learner sends its models to the worker at most this
+    # often (seconds); new learning reaches the scores within about this long.
+    snapshot_s: float = 2.0
     # LIFECYCLE_LOG_LEVEL: log level of every command.
     log_level: str = "info"
 
@@ -145,7 +157,8 @@ class Settings:
     def validate(self) -> None:
         if self.partitions < 1:
             raise ConfigError("LIFECYCLE_PARTITIONS must be at least 1")
-        for name in ("replication", "recommend_k", "dedup_max_ids", "batch_max"):
+        for name in ("replication", "recommend_k", "dedup_max_ids", "batch_max",
+                     "learner_backlog"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{env_name(name)} must be at least 1")
         if not 1 <= self.web_port <= 65535:
@@ -170,13 +183,17 @@ class Settings:
         for name in ("grace_s", "session_gap_s", "churn_horizon_s",
                      "purchase_horizon_s", "sweep_interval_s", "dedup_window_s",
                      "idle_partition_s", "max_future_s", "user_ttl_s",
-                     "batch_wait_s"):
+                     "batch_wait_s", "snapshot_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{env_name(name)} must be positive")
         scheme = self.store.partition("://")[0]
         if scheme not in STORE_SCHEMES or "://" not in self.store:
             raise ConfigError(
                 f"LIFECYCLE_STORE={self.store!r}: use memory:// or rocksdb://"
+            )
+        if self.learner not in LEARNERS:
+            raise ConfigError(
+                f"LIFECYCLE_LEARNER={self.learner!r}: use process or inline"
             )
         if self.rescore_interval_s < 0:
             raise ConfigError("LIFECYCLE_RESCORE_INTERVAL_S must be 0 (off) or more")

@@ -1,0 +1,357 @@
+"""Learning in a process of its own; the worker scores with its newest snapshot.
+
+Judging, teaching, drift detection, blending, network training and checkpoints
+cost most of a worker's CPU when every label is handled on the event loop (about
+230 µs a label, two labels per event on a clickstream). :class:`LearnerClient`
+moves all of that to a learner process and keeps, in the worker, only what
+scoring reads: the models of each target's blend, with their weights, versions
+and figures, as of the learner's last snapshot.
+
+The worker hands over labelled examples in batches, in the order the pipeline
+resolves them, so the learner learns exactly what an in-process
+:class:`~models.scoring.Scorer` would, in the same order; only the moment a new
+model reaches the scores differs (every ``snapshot_s`` seconds at most). The
+worker's agents wait (see ``streams.app``) while the learner is more than
+``backlog_max`` examples behind, so a slow learner slows the stream rather than
+falling behind without bound.
+
+A learner that dies is started again from the last checkpoint; the examples it
+had not learned are counted as lost (``/stats/`` ``learner``).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import time
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from models.labels import TARGETS
+from models.scoring import Scorer, ScorerConfig
+from models.trainer import _exit_with_parent
+from models.vectors import Vector, bounded, prepare
+
+log = logging.getLogger(__name__)
+
+TARGET_INDEX = {target: i for i, target in enumerate(TARGETS)}
+# Examples handed over in one message.
+SEND_EVERY = 512
+# How long the worker waits for the learner's first snapshot at start (it loads
+# the checkpoint, which can be tens of MB).
+START_TIMEOUT_S = 120.0
+# The learner says how far it got at least this often, snapshot or not.
+PROGRESS_S = 0.2
+
+
+class ScoringView:
+    """What scoring reads of one target: its blend's models and their weights."""
+
+    __slots__ = ("active",)
+
+    def __init__(self, active: list[tuple[Any, float]]) -> None:
+        self.active = active
+
+    def predict(self, v: Vector) -> float:
+        total = 0.0
+        for model, weight in self.active:
+            total += weight * model.predict_one(v)
+        return bounded(total)
+
+
+def snapshot(scorer: Scorer, processed: int) -> bytes:
+    """The scoring side of ``scorer``, pickled: the blend's models (the network
+    without its example buffer), weights, versions, figures and counts."""
+    views = {}
+    for target, t in scorer._targets.items():
+        active = []
+        for model, weight in t.active:
+            if model is t.mlp:
+                light = object.__new__(type(model))
+                light.__dict__.update(model.__getstate__())
+                light.buffer = None
+                model = light
+            active.append((model, weight))
+        views[target] = ScoringView(active)
+    payload = {
+        "views": views,
+        "processed": processed,
+        "learned": dict(scorer.learned),
+        "versions": scorer.versions(),
+        "model_versions": scorer.model_versions(),
+        "metadata": scorer.metadata(),
+        "report": scorer.report(),
+    }
+    return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def serve(
+    inbox: Any,
+    outbox: Any,
+    config: ScorerConfig,
+    models_dir: str | None,
+    snapshot_s: float,
+    log_level: str,
+) -> None:
+    """The learner process: learn what arrives, send snapshots, until told to
+    close or the worker is gone."""
+    from streams.cli import setup_logging
+
+    setup_logging(log_level)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when
+    _exit_with_parent()
+    parent = multiprocessing.parent_process()
+    scorer = Scorer(config=config, models_dir=models_dir)
+    processed = 0
+    outbox.put(("snapshot", snapshot(scorer, processed)))
+    sent_versions = scorer.model_versions()
+    last_snapshot_s = last_progress_s = time.monotonic()
+    log.info("learner started pid=%d models_dir=%s labels=%d",
+             os.getpid(), models_dir, scorer.labels)
+    while True:
+        try:
+            message = inbox.get(timeout=PROGRESS_S)
+        except queue.Empty:
+            message = None
+            if parent is not None and not parent.is_alive():
+                scorer.close()
+                return
+        if message is not None:
+            kind = message[0]
+            if kind == "learn":
+                for index, x, y in message[1]:
+                    scorer.learn(TARGETS[index], x, y)
+                processed += len(message[1])
+            elif kind == "close":
+                scorer.close(message[1])
+                outbox.put(("snapshot", snapshot(scorer, processed)))
+                outbox.put(("closed", processed))
+                log.info("learner closed labels=%d", scorer.labels)
+                return
+        scorer.poll()
+        now = time.monotonic()
+        if now - last_snapshot_s >= snapshot_s:
+            versions = scorer.model_versions()
+            if versions != sent_versions:
+                outbox.put(("snapshot", snapshot(scorer, processed)))
+                sent_versions = versions
+                last_snapshot_s = last_progress_s = now
+                continue
+        if now - last_progress_s >= PROGRESS_S:
+            outbox.put(("progress", processed))
+            last_progress_s = now
+
+
+class LearnerClient:
+    """A :class:`~models.scoring.Scorer` for the worker: scores with the newest
+    snapshot of the learner process, and hands it every labelled example.
+
+    The same methods as the scorer, plus :meth:`flush`, :attr:`backlog` and
+    :meth:`stats`. Blocks at start until the learner sent its first snapshot
+    (its models as restored from ``models_dir``).
+    """
+
+    def __init__(
+        self,
+        config: ScorerConfig | None = None,
+        models_dir: str | Path | None = None,
+        snapshot_s: float = 1.0,
+        log_level: str = "info",
+    ) -> None:
+        self.config = config or ScorerConfig()
+        self._models_dir = None if models_dir is None else str(models_dir)
+        self._snapshot_s = snapshot_s
+        self._log_level = log_level
+        self._outbox: list[tuple[int, Any, int]] = []
+        self._views: dict[str, ScoringView] = {}
+        self._payload: dict[str, Any] = {}
+        self.learned = dict.fromkeys(TARGETS, 0)
+        self.sent = 0
+        self.processed = 0
+        self.lost = 0
+        self.restarts = 0
+        self.snapshots = 0
+        self.snapshot_bytes = 0
+        self.snapshot_load_ms = 0.0
+        self._snapshot_at_s: float | None = None
+        self._closed = False
+        self._start()
+        self._await_first_snapshot()
+
+    # -- the learner process -------------------------------------------------
+
+    def _start(self) -> None:
+        context = get_context("spawn")
+        self._to = context.Queue()
+        self._from = context.Queue()
+        self._process = context.Process(
+            target=serve,
+            args=(self._to, self._from, self.config, self._models_dir,
+                  self._snapshot_s, self._log_level),
+            name="lifecycle-learner",
+        )
+        self._process.start()
+        self.sent = self.processed = 0
+
+    def _await_first_snapshot(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._views:
+            if not self._process.is_alive():
+                raise RuntimeError(
+                    f"learner process exited at start exitcode="
+                    f"{self._process.exitcode} (see its log lines above)"
+                )
+            if time.monotonic() > deadline:
+                self._process.kill()
+                raise RuntimeError(
+                    f"learner process sent no models within {START_TIMEOUT_S:.0f}s"
+                )
+            try:
+                self._handle(self._from.get(timeout=0.2))
+            except queue.Empty:
+                pass
+
+    def _handle(self, message: tuple[str, Any]) -> None:
+        kind, body = message
+        if kind == "snapshot":
+            self._install(body)
+        else:
+            self.processed = max(self.processed, body)
+
+    def _install(self, blob: bytes) -> None:
+        started = time.monotonic()
+        payload = pickle.loads(blob)
+        self._views = payload.pop("views")
+        self._payload = payload
+        self.learned = payload["learned"]
+        self.processed = max(self.processed, payload["processed"])
+        self.snapshots += 1
+        self.snapshot_bytes = len(blob)
+        self.snapshot_load_ms = (time.monotonic() - started) * 1000
+        self._snapshot_at_s = time.monotonic()
+
+    def _revive(self) -> None:
+        """Start a new learner after the last one died: it restores the last
+        checkpoint; what the dead one had not learned is counted as lost."""
+        behind = self.sent - self.processed
+        self.lost += behind
+        self.restarts += 1
+        log.error(
+            "learner process died exitcode=%s; starting a new one from the last "
+            "checkpoint examples_lost=%d restarts=%d",
+            self._process.exitcode, behind, self.restarts,
+        )
+        for q in (self._to, self._from):
+            q.cancel_join_thread()
+            q.close()
+        self._start()
+
+    # -- what the pipeline calls ---------------------------------------------
+
+    def score(self, x: Any) -> dict[str, float]:
+        """Churn risk and purchase propensity from the newest snapshot."""
+        v = prepare(x)
+        views = self._views
+        return {target: views[target].predict(v) for target in TARGETS}
+
+    def learn(self, target: str, x: Any, y: int) -> None:
+        """Queue one labelled example for the learner."""
+        self._outbox.append((TARGET_INDEX[target], x, 1 if y else 0))
+        if len(self._outbox) >= SEND_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the queued examples over now."""
+        if not self._outbox or self._closed:
+            return
+        batch, self._outbox = self._outbox, []
+        self._to.put(("learn", batch))
+        self.sent += len(batch)
+
+    def poll(self) -> None:
+        """Install the newest snapshot, if one came; revive a dead learner."""
+        newest = None
+        while True:
+            try:
+                kind, body = self._from.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "snapshot":
+                newest = body
+            else:
+                self.processed = max(self.processed, body)
+        if newest is not None:
+            self._install(newest)
+        if not self._closed and not self._process.is_alive():
+            self._revive()
+
+    @property
+    def backlog(self) -> int:
+        """Examples handed over or queued that the learner has not learned yet."""
+        return self.sent + len(self._outbox) - self.processed
+
+    def versions(self) -> dict[str, str]:
+        return self._payload["versions"]
+
+    def model_versions(self) -> dict[str, dict[str, str]]:
+        return self._payload["model_versions"]
+
+    def metadata(self) -> dict[str, Any]:
+        return self._payload["metadata"]
+
+    def report(self) -> dict[str, Any]:
+        return self._payload["report"]
+
+    def stats(self) -> dict[str, Any]:
+        """How the learner keeps up, for ``/stats/``."""
+        age = self._snapshot_at_s
+        return {
+            "pid": self._process.pid,
+            "alive": self._process.is_alive(),
+            "backlog": self.backlog,
+            "handed_over": self.sent,
+            "learned": self.processed,
+            "lost": self.lost,
+            "restarts": self.restarts,
+            "snapshots": self.snapshots,
+            "snapshot_age_s": None if age is None else round(time.monotonic() - age, 3),
+            "snapshot_bytes": self.snapshot_bytes,
+            "snapshot_load_ms": round(self.snapshot_load_ms, 2),
+        }
+
+    def close(self, timeout_s: float | None = 5.0) -> None:
+        """Hand over what is queued, let the learner finish it, checkpoint and
+        exit; waits for that up to a bound and kills the learner after it."""
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        wait_s = 60.0 + (timeout_s or 0.0)
+        self._to.put(("close", timeout_s))
+        deadline = time.monotonic() + wait_s
+        closed = False
+        while not closed and time.monotonic() < deadline:
+            if not self._process.is_alive() and self._from.empty():
+                break
+            try:
+                kind, body = self._from.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if kind == "snapshot":
+                self._install(body)
+            elif kind == "closed":
+                closed = True
+                self.processed = max(self.processed, body)
+        self._process.join(timeout=5.0)
+        if self._process.is_alive():
+            log.error("learner did not exit within %.0fs; killing it", wait_s)
+            self._process.kill()
+            self._process.join(timeout=5.0)
+        for q in (self._to, self._from):
+            q.cancel_join_thread()
+            q.close()
