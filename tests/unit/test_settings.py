@@ -29,3 +29,13 @@ def test_a_web_port_with_a_listener_is_refused_before_the_worker_starts():
             check_can_start(settings)
     # Once nobody listens, the same port is fine.
     check_can_start(settings)
+
+
+def test_the_learner_setting_is_checked():
+    with pytest.raises(ConfigError, match="LIFECYCLE_LEARNER='thread'"):
+        Settings.from_env({"LIFECYCLE_LEARNER": "thread"})
+    with pytest.raises(ConfigError, match="LIFECYCLE_LEARNER_BACKLOG"):
+        Settings(learner_backlog=0).validate()
+    with pytest.raises(ConfigError, match="LIFECYCLE_SNAPSHOT_S"):
+        Settings(snapshot_s=0).validate()
+    assert Settings.from_env({"LIFECYCLE_LEARNER": "inline"}).learner == "inline"

@@ -1,0 +1,121 @@
+"""The learner process: it learns what an in-process scorer learns, in the same
+order, and the worker's scores follow its snapshots; a learner that dies is
+started again without stopping the scores."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from models.features import FEATURE_NAMES
+from models.labels import CHURN, PURCHASE
+from models.learner import LearnerClient
+from models.network import NetworkConfig
+from models.scoring import Scorer, ScorerConfig
+
+# The network never trains here: when its weights arrive depends on a training
+# process's timing, and with it the blend; everything else is deterministic.
+CONFIG = ScorerConfig(network=NetworkConfig(min_examples=10**9), reweigh_every=50)
+
+
+def examples(n: int, seed: int = 3) -> list[tuple[str, list[float], int]]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        x = [rng.random() for _ in FEATURE_NAMES]
+        x[5] *= 1e6 if i % 97 == 0 else 1.0  # now and then, a wild value
+        y = int(x[0] + 0.5 * rng.random() > 0.8)
+        out.append((CHURN if i % 2 else PURCHASE, x, y))
+    return out
+
+
+def wait_until_learned(client: LearnerClient, n: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while client.learned[CHURN] + client.learned[PURCHASE] < n:
+        assert time.monotonic() < deadline, client.stats()
+        time.sleep(0.05)
+        client.poll()
+
+
+@pytest.fixture
+def client():
+    learner = LearnerClient(CONFIG, models_dir=None, snapshot_s=0.05)
+    yield learner
+    learner.close()
+
+
+def test_the_learner_process_learns_what_an_inline_scorer_learns(client):
+    inline = Scorer(config=CONFIG)
+    probes = [x for _, x, _ in examples(20, seed=9)]
+    for target, x, y in examples(3000):
+        inline.learn(target, x, y)
+        client.learn(target, x, y)
+    client.flush()
+    wait_until_learned(client, 3000)
+
+    assert client.backlog == 0
+    assert client.versions() == inline.versions()
+    assert client.model_versions() == inline.model_versions()
+    for x in probes:
+        assert client.score(x) == inline.score(x)
+    assert client.report()[CHURN]["learned"] == inline.report()[CHURN]["learned"]
+    inline.close()
+
+
+def test_scores_stay_finite_and_inside_0_1_before_any_snapshot_of_learning(client):
+    for x in ([0.0] * len(FEATURE_NAMES), [1e12] * len(FEATURE_NAMES)):
+        scores = client.score(x)
+        assert set(scores) == {CHURN, PURCHASE}
+        assert all(0.0 < s < 1.0 for s in scores.values())
+
+
+def test_a_killed_learner_is_started_again_and_what_it_had_not_learned_counted(
+    client,
+):
+    batch = examples(2000)
+    for target, x, y in batch[:1000]:
+        client.learn(target, x, y)
+    client.flush()
+    wait_until_learned(client, 1000)
+    before = client.score(batch[0][1])
+
+    os.kill(client.stats()["pid"], signal.SIGKILL)
+    for target, x, y in batch[1000:]:
+        client.learn(target, x, y)  # handed to a dead learner: lost
+    client.flush()
+    deadline = time.monotonic() + 30
+    while client.restarts == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+        client.poll()
+        # Scores go on from the last snapshot meanwhile.
+        assert client.score(batch[0][1]) == before
+
+    stats = client.stats()
+    assert stats["restarts"] == 1
+    assert stats["lost"] == 1000
+    assert stats["backlog"] == 0
+    # Without a checkpoint the new learner starts afresh, and learns on.
+    for target, x, y in batch[:200]:
+        client.learn(target, x, y)
+    client.flush()
+    wait_until_learned(client, 200)
+    assert client.stats()["alive"]
+
+
+def test_close_lets_the_learner_finish_and_checkpoint(tmp_path):
+    learner = LearnerClient(CONFIG, models_dir=tmp_path, snapshot_s=60)
+    for target, x, y in examples(1500):
+        learner.learn(target, x, y)
+    learner.close()  # queued examples are handed over, learned, checkpointed
+    learner.close()  # a second close does nothing
+    assert learner.processed == 1500
+
+    restored = Scorer(config=CONFIG, models_dir=tmp_path)
+    assert restored.labels == 1500
+    assert restored.versions() == learner.versions()
+    restored.close()
