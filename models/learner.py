@@ -21,6 +21,7 @@ had not learned are counted as lost (``/stats/`` ``learner``).
 
 from __future__ import annotations
 
+import io
 import logging
 import multiprocessing
 import os
@@ -31,6 +32,9 @@ import time
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+
+import orjson
+from river.tree.nodes.leaf import HTLeaf
 
 from models.labels import TARGETS
 from models.scoring import Scorer, ScorerConfig
@@ -64,6 +68,33 @@ class ScoringView:
         return bounded(total)
 
 
+class _ScoringPickler(pickle.Pickler):
+    """Pickles a model for scoring only: the leaves of a Hoeffding tree go
+    without their split statistics (an estimator per feature and class, most of
+    a grown tree's bytes), which only learning reads. A leaf's prediction reads
+    its class counts, and whether it is active: that is kept (an inactive leaf
+    has ``splitters`` None, an active one an empty dict)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, HTLeaf) and obj.splitters:
+            state = obj.__dict__.copy()
+            state["splitters"] = {}
+            return _rebuild, (type(obj), state)
+        return NotImplemented
+
+
+def _rebuild(cls: type, state: dict[str, Any]) -> Any:
+    obj = object.__new__(cls)
+    obj.__dict__.update(state)
+    return obj
+
+
+def _dumps_for_scoring(payload: Any) -> bytes:
+    out = io.BytesIO()
+    _ScoringPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(payload)
+    return out.getvalue()
+
+
 def snapshot(scorer: Scorer, processed: int) -> bytes:
     """The scoring side of ``scorer``, pickled: the blend's models (the network
     without its example buffer), weights, versions, figures and counts."""
@@ -87,7 +118,7 @@ def snapshot(scorer: Scorer, processed: int) -> bytes:
         "metadata": scorer.metadata(),
         "report": scorer.report(),
     }
-    return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    return _dumps_for_scoring(payload)
 
 
 def serve(
@@ -228,6 +259,9 @@ class LearnerClient:
         payload = pickle.loads(blob)
         self._views = payload.pop("views")
         self._payload = payload
+        # Every score message carries the same figures until the next snapshot:
+        # serialised once here, not once per score.
+        self._metadata_json = orjson.Fragment(orjson.dumps(payload["metadata"]))
         self.learned = payload["learned"]
         self.processed = max(self.processed, payload["processed"])
         self.snapshots += 1
@@ -303,6 +337,10 @@ class LearnerClient:
 
     def metadata(self) -> dict[str, Any]:
         return self._payload["metadata"]
+
+    def published_metadata(self) -> orjson.Fragment:
+        """:meth:`metadata` as JSON, for the score messages (orjson embeds it)."""
+        return self._metadata_json
 
     def report(self) -> dict[str, Any]:
         return self._payload["report"]

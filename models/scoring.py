@@ -182,6 +182,10 @@ class Scorer:
             out[target] = entry
         return out
 
+    def published_metadata(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """What score messages carry as ``models``: :meth:`metadata`."""
+        return self.metadata()
+
     def report(self) -> dict[str, dict[str, Any]]:
         """Progressive quality per target: of the published (blended) score at the
         top level, of each model under ``models``. AUC is None until both

@@ -13,7 +13,8 @@ flush are serialised with the table codec and the outputs with orjson, as
 vectors at each scoring moment, changelog writes, final rows, counters), and
 ``--dump PATH`` writes the same records as JSON lines, so a change can be shown to
 leave behaviour as it was. ``--stub-scorer`` replaces the River models by a
-constant scorer (inside this script only) to see what the rest costs.
+constant scorer (inside this script only) to see what the rest costs;
+``--learner-process`` learns in a learner process, as the worker does.
 
 Usage::
 
@@ -42,6 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from models.labels import CHURN, PURCHASE, TARGETS  # noqa: E402
+from models.learner import LearnerClient  # noqa: E402
 from streams import codecs  # noqa: E402
 from streams import pipeline as pipeline_module  # noqa: E402
 from streams.app import partition_for  # noqa: E402
@@ -174,6 +176,8 @@ class Run:
         )
         if args.stub_scorer:
             self.pipeline.scorer = StubScorer()
+        elif args.learner_process:
+            self.pipeline.scorer = LearnerClient()
         if self.records is not None:
             self._record_features()
         if timer is not None:
@@ -202,6 +206,10 @@ class Run:
         self.changed.clear()
         outputs = [(t, k, orjson.dumps(v)) for t, k, v in self.pending]
         self.pending.clear()
+        scorer = self.pipeline.scorer
+        if isinstance(scorer, LearnerClient):
+            scorer.flush()
+            scorer.poll()
         self.flush_s += time.process_time() - start
         self.flushed_rows += len(rows)
         self.flushed_outputs += len(outputs)
@@ -366,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep-every", type=int, default=2000)
     parser.add_argument("--stub-scorer", action="store_true")
     parser.add_argument(
+        "--learner-process", action="store_true",
+        help="learn in a learner process, as the worker does: the times are then "
+        "this process's alone, and learn is only the hand-over",
+    )
+    parser.add_argument(
         "--split", action="store_true", help="time each part (adds a little cost)"
     )
     parser.add_argument(
@@ -397,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     assert best is not None
     elapsed_s, cpu_s, run, timer, gc_clock = best
     report(run, elapsed_s, cpu_s, len(raws), timer)
+    scorer = run.pipeline.scorer
+    if isinstance(scorer, LearnerClient):
+        print(f"  learner at the end: {scorer.stats()}")
+        scorer.close()
     print(
         "  gc (inside the parts above) "
         + " ".join(

@@ -325,7 +325,7 @@ class UserPipeline:
             topics.user_score(
                 state.user_id, at_ms, moment, scores[CHURN], scores[PURCHASE],
                 self.scorer.versions(), state.n_events, state.last_ts_ms,
-                models=self.scorer.metadata(),
+                models=self.scorer.published_metadata(),
             ),
         )
         return scores

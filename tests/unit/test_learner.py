@@ -5,17 +5,20 @@ started again without stopping the scores."""
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import signal
 import time
 
+import orjson
 import pytest
 
 from models.features import FEATURE_NAMES
 from models.labels import CHURN, PURCHASE
-from models.learner import LearnerClient
+from models.learner import LearnerClient, snapshot
 from models.network import NetworkConfig
 from models.scoring import Scorer, ScorerConfig
+from models.vectors import prepare
 
 # The network never trains here: when its weights arrive depends on a training
 # process's timing, and with it the blend; everything else is deterministic.
@@ -63,6 +66,9 @@ def test_the_learner_process_learns_what_an_inline_scorer_learns(client):
     for x in probes:
         assert client.score(x) == inline.score(x)
     assert client.report()[CHURN]["learned"] == inline.report()[CHURN]["learned"]
+    # Score messages embed the snapshot's figures, serialised once.
+    message = orjson.loads(orjson.dumps({"models": client.published_metadata()}))
+    assert message["models"] == inline.metadata() == client.metadata()
     inline.close()
 
 
@@ -119,3 +125,20 @@ def test_close_lets_the_learner_finish_and_checkpoint(tmp_path):
     assert restored.labels == 1500
     assert restored.versions() == learner.versions()
     restored.close()
+
+
+def test_a_snapshot_scores_as_the_scorer_does_without_the_trees_split_statistics():
+    scorer = Scorer(config=CONFIG)
+    for target, x, y in examples(6000):
+        scorer.learn(target, x, y)
+    blob = snapshot(scorer, processed=6000)
+    views = pickle.loads(blob)["views"]
+    for target in (CHURN, PURCHASE):
+        t = scorer._targets[target]
+        assert any(model.name == "tree" for model, _ in t.active)
+        for x in (x for _, x, _ in examples(200, seed=11)):
+            v = prepare(x)
+            assert views[target].predict(v) == t.predict(v)
+        # The leaves' split statistics are what make a grown tree big.
+        assert len(blob) < len(pickle.dumps(t.tree)) / 4
+    scorer.close()
