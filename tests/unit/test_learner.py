@@ -142,3 +142,20 @@ def test_a_snapshot_scores_as_the_scorer_does_without_the_trees_split_statistics
         # The leaves' split statistics are what make a grown tree big.
         assert len(blob) < len(pickle.dumps(t.tree)) / 4
     scorer.close()
+
+
+def test_a_killed_learner_has_checkpointed_what_it_learned_on_its_timer(tmp_path):
+    learner = LearnerClient(CONFIG, models_dir=tmp_path, snapshot_s=0.05,
+                            checkpoint_s=0.2)
+    for target, x, y in examples(1000):
+        learner.learn(target, x, y)
+    learner.flush()
+    wait_until_learned(learner, 1000)
+    time.sleep(1.0)  # a few checkpoint periods
+    os.kill(learner.stats()["pid"], signal.SIGKILL)
+    learner._closed = True  # a crash: no goodbye
+    learner._process.join(5)
+
+    restored = Scorer(config=CONFIG, models_dir=tmp_path)
+    assert restored.labels == 1000
+    restored.close()
