@@ -14,6 +14,7 @@ from river import compose, linear_model, optim, preprocessing, tree
 
 from models.calibration import Platt
 from models.features import FEATURE_NAMES
+from models.scaling import ArrayScaler
 from models.vectors import RemembersLastLogit, Vector, bounded, prepare
 
 # A scaled feature beyond this many standard deviations is clipped. A feature that
@@ -45,12 +46,25 @@ def clip_scaled(x: dict[str, float]) -> dict[str, float]:
 def new_pipeline() -> compose.Pipeline:
     """A scaled logistic regression."""
     return compose.Pipeline(
-        preprocessing.StandardScaler(),
+        ArrayScaler(FEATURE_NAMES),
         compose.FuncTransformer(clip_scaled),
         linear_model.LogisticRegression(
             optimizer=optim.SGD(LEARNING_RATE), l2=1e-4, clip_gradient=5.0
         ),
     )
+
+
+def with_array_scaler(pipeline: compose.Pipeline) -> compose.Pipeline:
+    """``pipeline`` with a River StandardScaler (as checkpoints written before
+    :class:`~models.scaling.ArrayScaler` hold) replaced by one with the same
+    statistics; any other pipeline is returned as it is."""
+    steps = list(pipeline.steps.values())
+    first = steps[0]
+    if type(first) is not preprocessing.StandardScaler:
+        return pipeline
+    if getattr(first, "window_size", None) is not None or not first.with_std:
+        return pipeline
+    return compose.Pipeline(ArrayScaler.from_river(first, FEATURE_NAMES), *steps[1:])
 
 
 class LogisticModel:
@@ -69,6 +83,10 @@ class LogisticModel:
 
     def version(self) -> str:
         return f"river-logreg@{self.learned}"
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.pipeline = with_array_scaler(self.pipeline)
 
     def predict_one(self, x: Any) -> float:
         named = prepare(x).named()
