@@ -15,6 +15,7 @@ from river import compose, linear_model, optim, preprocessing, tree
 from models.calibration import Platt
 from models.features import FEATURE_NAMES
 from models.scaling import ArrayScaler
+from models.tree_proba import hat_proba_one
 from models.vectors import RemembersLastLogit, Vector, bounded, prepare
 
 # A scaled feature beyond this many standard deviations is clipped. A feature that
@@ -176,7 +177,7 @@ class TreeModel(RemembersLastLogit):
         return self._memo_logit(v, self._tree_log_odds)
 
     def _tree_log_odds(self, v: Vector) -> float:
-        proba = self.tree.predict_proba_one(self._select(v))
+        proba = hat_proba_one(self.tree, self._select(v))
         raw = proba.get(True, 0.0) if proba else 0.5
         raw = min(max(raw, TREE_CLIP), 1.0 - TREE_CLIP)
         return math.log(raw / (1.0 - raw))
