@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from river import compose, linear_model, optim, preprocessing, tree
+from river import compose, linear_model, optim, preprocessing
 
 from models.calibration import Platt
 from models.features import FEATURE_NAMES
+from models.hat import AdaptiveTree, hat_proba_one
 from models.scaling import ArrayScaler
-from models.tree_proba import hat_proba_one
 from models.vectors import RemembersLastLogit, Vector, bounded, prepare
 
 # A scaled feature beyond this many standard deviations is clipped. A feature that
@@ -139,7 +139,7 @@ class TreeModel(RemembersLastLogit):
         learn_every: int = 1,
     ) -> None:
         self.features = TREE_FEATURES
-        self.tree = tree.HoeffdingAdaptiveTreeClassifier(
+        self.tree = AdaptiveTree(
             grace_period=grace_period,
             max_depth=max_depth,
             leaf_prediction="mc",

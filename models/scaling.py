@@ -36,6 +36,7 @@ class ArrayScaler(base.Transformer):
         self.means = np.zeros(n, dtype=np.float64)
         self.vars = np.zeros(n, dtype=np.float64)
         self._index = {name: i for i, name in enumerate(self.names)}
+        self._divisors: np.ndarray | None = None
         # Keys outside ``names`` (never sent by our models, but River's scaler
         # takes them) go to a River scaler of their own.
         self._others: preprocessing.StandardScaler | None = None
@@ -56,16 +57,18 @@ class ArrayScaler(base.Transformer):
             new.counts[i] = count
             new.means[i] = scaler.means[key]
             new.vars[i] = scaler.vars[key]
+        new._divisors = None
         return new
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        del state["_index"]
+        del state["_index"], state["_divisors"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._index = {name: i for i, name in enumerate(self.names)}
+        self._divisors = None
 
     def learn_one(self, x: dict[str, float]) -> None:
         if tuple(x) != self.names:
@@ -79,20 +82,22 @@ class ArrayScaler(base.Transformer):
         delta = values - self.means
         self.means += delta / self.counts
         self.vars += (delta * (values - self.means) - self.vars) / self.counts
+        self._divisors = None
 
     def transform_one(self, x: dict[str, float]) -> dict[str, float]:
         if tuple(x) != self.names:
             return self._transform_by_key(x)
 
         values = np.fromiter(x.values(), dtype=np.float64, count=len(self.names))
-        variances = self.vars
-        spread = variances != 0.0
-        scaled = np.divide(
-            values - self.means,
-            np.sqrt(variances),
-            out=np.zeros(len(self.names), dtype=np.float64),
-            where=spread,
-        )
+        divisors = self._divisors
+        if divisors is None:
+            # A feature without variance is divided by infinity: it scales to 0,
+            # as River's scaler has it.
+            variances = self.vars
+            divisors = self._divisors = np.where(
+                variances != 0.0, np.sqrt(variances), np.inf
+            )
+        scaled = (values - self.means) / divisors
         return dict(zip(self.names, scaled.tolist(), strict=True))
 
     # -- any other dict -----------------------------------------------------
@@ -109,6 +114,7 @@ class ArrayScaler(base.Transformer):
             if i is None:
                 others[key] = value
                 continue
+            self._divisors = None
             count = self.counts[i] = self.counts[i] + 1.0
             old_mean = float(self.means[i])
             mean = self.means[i] = old_mean + (value - old_mean) / count

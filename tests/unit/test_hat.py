@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 
 from river import tree
 
-from models.tree_proba import hat_proba_one
+from models.hat import AdaptiveTree, hat_proba_one
 
 FEATURES = ("a", "b", "c", "d")
 
@@ -57,3 +58,33 @@ def test_a_missing_feature_takes_rivers_road() -> None:
     for x, _ in drifting_stream(4, 100):
         del x["a"]
         assert hat_proba_one(model, x) == model.predict_proba_one(x)
+
+
+def test_adaptive_tree_learns_and_predicts_as_rivers_tree() -> None:
+    ours = AdaptiveTree(grace_period=50, max_depth=6, leaf_prediction="mc", seed=7)
+    theirs = tree.HoeffdingAdaptiveTreeClassifier(
+        grace_period=50, max_depth=6, leaf_prediction="mc", seed=7
+    )
+    probe = [x for x, _ in drifting_stream(5, 30)]
+    for i, (x, y) in enumerate(drifting_stream(6, 9000)):
+        assert ours.predict_proba_one(x) == theirs.predict_proba_one(x)
+        ours.learn_one(x, y)
+        theirs.learn_one(x, y)
+        if i % 300 == 0:
+            for p in probe:
+                assert ours.predict_proba_one(p) == theirs.predict_proba_one(p)
+    assert ours.summary == theirs.summary
+    assert ours.n_alternate_trees > 0 or ours.n_switch_alternate_trees > 0
+
+
+def test_adaptive_tree_pickles_and_goes_on_learning_the_same() -> None:
+    model = AdaptiveTree(grace_period=50, leaf_prediction="mc", seed=2)
+    rows = drifting_stream(8, 4000)
+    for x, y in rows[:3000]:
+        model.learn_one(x, y)
+    copy = pickle.loads(pickle.dumps(model))
+    for x, y in rows[3000:]:
+        assert copy.predict_proba_one(x) == model.predict_proba_one(x)
+        copy.learn_one(x, y)
+        model.learn_one(x, y)
+    assert copy.summary == model.summary
