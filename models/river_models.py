@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 from river import compose, linear_model, optim, preprocessing
 
 from models.calibration import Platt
@@ -68,8 +69,47 @@ def with_array_scaler(pipeline: compose.Pipeline) -> compose.Pipeline:
     return compose.Pipeline(ArrayScaler.from_river(first, FEATURE_NAMES), *steps[1:])
 
 
+class ArrayLogit:
+    """The probability a pipeline from :func:`new_pipeline` gives, computed on
+    the feature array: scale, clip, one dot product, the loss's sigmoid. It
+    reads the scaler's arrays and a copy of the weights taken at ``learned``
+    examples; :meth:`LogisticModel.learn_one` is what moves that count."""
+
+    def __init__(self, pipeline: compose.Pipeline, learned: int) -> None:
+        scaler, _, regression = pipeline.steps.values()
+        self.scaler: ArrayScaler = scaler
+        self.loss = regression.loss
+        self.weights = regression._weights.to_numpy(list(FEATURE_NAMES))
+        self.intercept = float(regression.intercept)
+        self.learned = learned
+
+    @staticmethod
+    def fits(pipeline: compose.Pipeline) -> bool:
+        """Whether ``pipeline`` has the shape :func:`new_pipeline` builds."""
+        steps = list(pipeline.steps.values())
+        return (
+            len(steps) == 3
+            and type(steps[0]) is ArrayScaler
+            and steps[0].names == FEATURE_NAMES
+            and type(steps[1]) is compose.FuncTransformer
+            and steps[1].func is clip_scaled
+            and type(steps[2]) is linear_model.LogisticRegression
+        )
+
+    def probability(self, values: np.ndarray) -> float:
+        scaled = self.scaler.scale_array(values)
+        np.maximum(scaled, -SCALED_LIMIT, out=scaled)
+        np.minimum(scaled, SCALED_LIMIT, out=scaled)
+        return self.loss.mean_func(float(self.weights.dot(scaled)) + self.intercept)
+
+
 class LogisticModel:
-    """Standard scaling, clipping, then logistic regression by SGD."""
+    """Standard scaling, clipping, then logistic regression by SGD.
+
+    The pipeline learns; a prediction is computed from the pipeline's state on
+    arrays (:class:`ArrayLogit`), which agrees with the pipeline's own to about
+    1e-15 and costs a third as much.
+    """
 
     name = "logreg"
 
@@ -77,6 +117,7 @@ class LogisticModel:
         # Nothing here is random; the seed is taken for a uniform signature.
         self.pipeline = new_pipeline()
         self.learned = 0
+        self._arrays: ArrayLogit | None = None
 
     @property
     def ready(self) -> bool:
@@ -85,13 +126,25 @@ class LogisticModel:
     def version(self) -> str:
         return f"river-logreg@{self.learned}"
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_arrays", None)
+        return state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.pipeline = with_array_scaler(self.pipeline)
+        self._arrays = None
 
     def predict_one(self, x: Any) -> float:
-        named = prepare(x).named()
-        return bounded(self.pipeline.predict_proba_one(named).get(True, 0.5))
+        v = prepare(x)
+        arrays = self._arrays
+        if arrays is None or arrays.learned != self.learned:
+            if not ArrayLogit.fits(self.pipeline):
+                named = v.named()
+                return bounded(self.pipeline.predict_proba_one(named).get(True, 0.5))
+            arrays = self._arrays = ArrayLogit(self.pipeline, self.learned)
+        return bounded(arrays.probability(v.array()))
 
     def learn_one(self, x: Any, y: int) -> None:
         self.pipeline.learn_one(prepare(x).named(), bool(y))

@@ -89,6 +89,11 @@ class ArrayScaler(base.Transformer):
             return self._transform_by_key(x)
 
         values = np.fromiter(x.values(), dtype=np.float64, count=len(self.names))
+        scaled = self.scale_array(values)
+        return dict(zip(self.names, scaled.tolist(), strict=True))
+
+    def scale_array(self, values: np.ndarray) -> np.ndarray:
+        """``values``, one per name in order, scaled (a new array)."""
         divisors = self._divisors
         if divisors is None:
             # A feature without variance is divided by infinity: it scales to 0,
@@ -97,8 +102,7 @@ class ArrayScaler(base.Transformer):
             divisors = self._divisors = np.where(
                 variances != 0.0, np.sqrt(variances), np.inf
             )
-        scaled = (values - self.means) / divisors
-        return dict(zip(self.names, scaled.tolist(), strict=True))
+        return (values - self.means) / divisors
 
     # -- any other dict -----------------------------------------------------
 

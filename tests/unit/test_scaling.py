@@ -17,7 +17,7 @@ from models.river_models import (
     with_array_scaler,
 )
 from models.scaling import ArrayScaler
-from models.vectors import prepare
+from models.vectors import bounded, prepare
 
 NAMES = FEATURE_NAMES[:6]
 
@@ -118,8 +118,27 @@ def test_logistic_model_predicts_as_with_rivers_scaler() -> None:
         assert model.pipeline.predict_proba_one(x)[True] == pytest.approx(
             expected, abs=1e-9
         )
+        assert model.predict_one(x) == pytest.approx(bounded(expected), abs=1e-9)
         model.learn_one(x, y)
         reference.learn_one(x, bool(y))
+
+
+def test_scores_on_arrays_match_the_pipeline_on_odd_input() -> None:
+    model = LogisticModel()
+    for x, y in feature_rows(6, 800):
+        model.learn_one(x, y)
+    rng = random.Random(2)
+    odd = [
+        {},
+        {FEATURE_NAMES[0]: 1e6, FEATURE_NAMES[3]: -1e6},
+        {name: 1e6 for name in FEATURE_NAMES},
+        {name: rng.uniform(-50.0, 50.0) for name in FEATURE_NAMES[::3]},
+        {FEATURE_NAMES[-1]: 3.0},  # never anything but 0 while learning
+    ]
+    for x in odd:
+        named = prepare(x).named()
+        expected = bounded(model.pipeline.predict_proba_one(named)[True])
+        assert model.predict_one(x) == pytest.approx(expected, abs=1e-9)
 
 
 def test_a_checkpoint_with_rivers_scaler_restores_with_the_same_predictions() -> None:
