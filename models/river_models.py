@@ -8,6 +8,7 @@ probability of the positive class, strictly inside (0, 1).
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -161,6 +162,8 @@ TREE_FEATURES = tuple(
     for name in FEATURE_NAMES
     if not (name.startswith("log_n_") and name.endswith(WINDOW_SUFFIXES))
 )
+# Picks the tree's features from a Vector's values without building its dict.
+_PICK_TREE_FEATURES = itemgetter(*(FEATURE_NAMES.index(name) for name in TREE_FEATURES))
 
 # The tree's leaves give class frequencies, often 0 or 1; a score is kept this far
 # from both before calibration so that its log-odds stay finite.
@@ -223,6 +226,8 @@ class TreeModel(RemembersLastLogit):
         self._forget_last()
 
     def _select(self, v: Vector) -> dict[str, float]:
+        if self.features == TREE_FEATURES:
+            return dict(zip(TREE_FEATURES, _PICK_TREE_FEATURES(v.values), strict=True))
         named = v.named()
         return {name: named[name] for name in self.features}
 
