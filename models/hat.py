@@ -92,6 +92,29 @@ class AdaptiveTree(HoeffdingAdaptiveTreeClassifier):
         )
 
 
+def upgraded(tree: HoeffdingAdaptiveTreeClassifier) -> HoeffdingAdaptiveTreeClassifier:
+    """``tree``, River's own (as checkpoints written before :class:`AdaptiveTree`
+    hold), made an AdaptiveTree in place with its majority-class leaves, those
+    of alternate trees included, made :class:`MajorityLeaf`; both classes only
+    change how the same state is read. Any other tree is returned as it is."""
+    if type(tree) is not HoeffdingAdaptiveTreeClassifier:
+        return tree
+    if tree.leaf_prediction != tree._MAJORITY_CLASS:
+        return tree
+    tree.__class__ = AdaptiveTree
+    pending = [] if tree._root is None else [tree._root]
+    while pending:
+        node = pending.pop()
+        if type(node) is AdaLeafClassifier:
+            node.__class__ = MajorityLeaf
+        if isinstance(node, DTBranch):
+            pending.extend(node.children)
+        alternate = getattr(node, "_alternate_tree", None)
+        if alternate is not None:
+            pending.append(alternate)
+    return tree
+
+
 def _majority_votes(leaf: AdaLeafClassifier) -> dict[Any, float]:
     """AdaLeafClassifier.prediction for a majority-class leaf with counts: the
     class frequencies, then those divided by the leaf's squared error rate."""

@@ -16,7 +16,7 @@ from river import compose, linear_model, optim, preprocessing
 
 from models.calibration import Platt
 from models.features import FEATURE_NAMES
-from models.hat import AdaptiveTree, hat_proba_one
+from models.hat import AdaptiveTree, hat_proba_one, upgraded
 from models.scaling import ArrayScaler
 from models.vectors import RemembersLastLogit, Vector, bounded, prepare
 
@@ -212,6 +212,10 @@ class TreeModel(RemembersLastLogit):
 
     def version(self) -> str:
         return f"river-hat@{self.learned}"
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.tree = upgraded(self.tree)
 
     def predict_one(self, x: Any) -> float:
         return bounded(self.calibration.predict(self._log_odds(prepare(x))))

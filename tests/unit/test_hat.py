@@ -7,7 +7,8 @@ import random
 
 from river import tree
 
-from models.hat import AdaptiveTree, hat_proba_one
+from models.hat import AdaptiveTree, MajorityLeaf, hat_proba_one
+from models.river_models import TreeModel
 
 FEATURES = ("a", "b", "c", "d")
 
@@ -88,3 +89,26 @@ def test_adaptive_tree_pickles_and_goes_on_learning_the_same() -> None:
         copy.learn_one(x, y)
         model.learn_one(x, y)
     assert copy.summary == model.summary
+
+
+def test_a_tree_from_an_older_checkpoint_is_upgraded_and_agrees() -> None:
+    old = tree.HoeffdingAdaptiveTreeClassifier(
+        grace_period=50, max_depth=6, leaf_prediction="mc", seed=4
+    )
+    rows = drifting_stream(11, 9000)
+    for x, y in rows[:5000]:
+        old.learn_one(x, y)
+    model = TreeModel(seed=4)
+    model.tree = old
+    model.features = FEATURES
+
+    restored = pickle.loads(pickle.dumps(model))
+
+    assert type(restored.tree) is AdaptiveTree
+    leaves = list(restored.tree._root.iter_leaves())
+    assert leaves and all(type(leaf) is MajorityLeaf for leaf in leaves)
+    for x, y in rows[5000:]:
+        assert restored.tree.predict_proba_one(x) == old.predict_proba_one(x)
+        restored.tree.learn_one(x, y)
+        old.learn_one(x, y)
+    assert restored.tree.summary == old.summary
