@@ -75,9 +75,14 @@ class ArrayScaler(base.Transformer):
             self._learn_by_key(x)
             return
 
+        self.learn_array(
+            np.fromiter(x.values(), dtype=np.float64, count=len(self.names))
+        )
+
+    def learn_array(self, values: np.ndarray) -> None:
+        """Learn ``values``, one per name in order."""
         # Welford, as River writes it: mean first, then the variance from the
         # old and the new mean.
-        values = np.fromiter(x.values(), dtype=np.float64, count=len(self.names))
         self.counts += 1.0
         delta = values - self.means
         self.means += delta / self.counts

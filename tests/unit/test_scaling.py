@@ -122,6 +122,12 @@ def test_logistic_model_predicts_as_with_rivers_scaler() -> None:
         model.learn_one(x, y)
         reference.learn_one(x, bool(y))
 
+    ours = list(model.pipeline.steps.values())[-1]
+    theirs = list(reference.steps.values())[-1]
+    expected_weights = theirs._weights.to_dict()
+    assert ours._weights.to_dict() == pytest.approx(expected_weights, abs=1e-12)
+    assert ours.intercept == pytest.approx(theirs.intercept, abs=1e-12)
+
 
 def test_scores_on_arrays_match_the_pipeline_on_odd_input() -> None:
     model = LogisticModel()
