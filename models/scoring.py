@@ -231,11 +231,15 @@ class Scorer:
         """One log line per target and model with its recent figures."""
         for target, t in self._targets.items():
             t.refresh_figures()
+            by_name = {model.name: model for model in t.models}
             for name in (*MODEL_NAMES, BLEND):
                 figures = t.figures[name]
-                version = t.version() if name == BLEND else (
-                    next(m for m in t.models if m.name == name).version()
-                )
+                if name == BLEND:
+                    version = t.version()
+                elif name in by_name:
+                    version = by_name[name].version()
+                else:
+                    continue  # left out (the quality harness can drop the network)
                 log.info(
                     "model figures target=%s model=%s version=%s weight=%s "
                     "judged=%d rolling_auc=%s rolling_log_loss=%s ece=%s",

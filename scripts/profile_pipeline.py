@@ -84,6 +84,9 @@ class StubScorer:
     def metadata(self) -> dict[str, Any]:
         return {}
 
+    def published_metadata(self) -> dict[str, Any]:
+        return {}
+
     def poll(self) -> None:
         pass
 
