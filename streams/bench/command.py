@@ -252,6 +252,11 @@ def measure_throughput(
     )
     if stats["rejected_total"]:
         log.warning("worker rejected=%s", stats["rejected"])
+    # How long the agents waited for the learner process to catch up.
+    waited_ms = stats.get("counts", {}).get("learner_wait_ms", 0)
+    learner = stats.get("learner") or {}
+    log.info("learner during the pipeline phase wait_ms=%d backlog_at_end=%s",
+             waited_ms, learner.get("backlog"))
 
     return {
         "bare_eps": round(bare["eps"]),
@@ -262,6 +267,7 @@ def measure_throughput(
         "pipeline_elapsed_s": round(window.elapsed_s, 2),
         "floor_elapsed_s": round(counted["elapsed_s"], 2),
         "bare_elapsed_s": round(bare["elapsed_s"], 2),
+        "pipeline_learner_wait_ms": waited_ms,
     }, worker
 
 
