@@ -82,6 +82,9 @@ def _create_topics(
 
 
 def unreachable(bootstrap: str, exc: KafkaError) -> BrokerError:
-    return BrokerError(
-        f"cannot reach Kafka at bootstrap={bootstrap}: {type(exc).__name__}: {exc}"
-    )
+    # kafka-python's errors already begin with their class name.
+    detail = str(exc)
+    name = type(exc).__name__
+    if not detail.startswith(name):
+        detail = f"{name}: {detail}" if detail else name
+    return BrokerError(f"cannot reach Kafka at bootstrap={bootstrap}: {detail}")

@@ -151,7 +151,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             result = _run_file(args, settings)
     except LifecycleError as exc:
-        logger.error("replay cannot run error=%s", exc)
+        # One line for the operator: the log line is only for debugging (the
+        # same words would otherwise appear twice on the terminal).
+        logger.debug("replay cannot run error=%s", exc)
         print(f"lifecycle replay: error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
 

@@ -97,6 +97,10 @@ def test_replay_fails_loudly_when_the_broker_is_unreachable(tmp_path, shared_dat
     )
     assert done.returncode != 0
     assert dead in done.stderr
+    # Said once, in one line, the error's name once.
+    said = [line for line in done.stderr.splitlines() if "cannot reach Kafka" in line]
+    assert len(said) == 1, done.stderr[-2000:]
+    assert said[0].count("KafkaTimeoutError") <= 1
 
 
 def test_demo_runs_a_real_dataset_end_to_end(tmp_path, shared_data):
