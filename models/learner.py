@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import io
 import logging
-import multiprocessing
 import os
 import pickle
 import queue
 import signal
+import threading
 import time
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,8 @@ def snapshot(scorer: Scorer, processed: int) -> bytes:
 
 
 def serve(
-    inbox: Any,
-    outbox: Any,
+    inbox: Connection,
+    outbox: Connection,
     config: ScorerConfig,
     models_dir: str | None,
     snapshot_s: float,
@@ -135,58 +136,118 @@ def serve(
     checkpoint_s: float = CHECKPOINT_S,
 ) -> None:
     """The learner process: learn what arrives, send snapshots, until told to
-    close or the worker is gone."""
+    close or the worker is gone (its end of the pipe closes)."""
     from streams.cli import setup_logging
 
     setup_logging(log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when
     _exit_with_parent()
-    parent = multiprocessing.parent_process()
+
+    def put(message: tuple[str, Any]) -> None:
+        outbox.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
     scorer = Scorer(config=config, models_dir=models_dir)
     processed = 0
-    outbox.put(("snapshot", snapshot(scorer, processed)))
+    put(("snapshot", snapshot(scorer, processed)))
     sent_versions = scorer.model_versions()
     last_snapshot_s = last_progress_s = last_checkpoint_s = time.monotonic()
     checkpointed_labels = scorer.labels
     log.info("learner started pid=%d models_dir=%s labels=%d",
              os.getpid(), models_dir, scorer.labels)
-    while True:
-        try:
-            message = inbox.get(timeout=PROGRESS_S)
-        except queue.Empty:
+    try:
+        while True:
             message = None
-            if parent is not None and not parent.is_alive():
-                scorer.close()
+            if inbox.poll(PROGRESS_S):
+                message = pickle.loads(inbox.recv_bytes())
+            if message is not None:
+                kind = message[0]
+                if kind == "learn":
+                    for index, x, y in message[1]:
+                        scorer.learn(TARGETS[index], x, y)
+                    processed += len(message[1])
+                elif kind == "close":
+                    scorer.close(message[1])
+                    put(("snapshot", snapshot(scorer, processed)))
+                    put(("closed", processed))
+                    log.info("learner closed labels=%d", scorer.labels)
+                    return
+            scorer.poll()
+            now = time.monotonic()
+            if now - last_checkpoint_s >= checkpoint_s:
+                if scorer.labels != checkpointed_labels:
+                    scorer.checkpoint()
+                    checkpointed_labels = scorer.labels
+                last_checkpoint_s = now
+            if now - last_snapshot_s >= snapshot_s:
+                versions = scorer.model_versions()
+                if versions != sent_versions:
+                    put(("snapshot", snapshot(scorer, processed)))
+                    sent_versions = versions
+                    last_snapshot_s = last_progress_s = now
+                    continue
+            if now - last_progress_s >= PROGRESS_S:
+                put(("progress", processed))
+                last_progress_s = now
+    except (EOFError, BrokenPipeError):
+        # The worker is gone without a goodbye: keep what was learned.
+        log.warning("learner lost its worker; checkpointing and exiting "
+                    "labels=%d", scorer.labels)
+        scorer.close()
+
+
+class _Channel:
+    """The worker's ends of the two one-way pipes to one learner process.
+
+    The worker keeps only its own ends (the learner's are closed here once it
+    has started), so a learner that dies reads as the end of its pipe
+    (EOFError) or a broken pipe, never as a wait without end: a message half
+    written when the learner was killed cannot hold the worker's event loop.
+    Sends go through a thread, so a learner busy learning never makes the event
+    loop wait on a full pipe.
+    """
+
+    def __init__(self, context: Any) -> None:
+        self.incoming, self._their_send = context.Pipe(duplex=False)
+        self._their_receive, self._outgoing = context.Pipe(duplex=False)
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.broken = False
+        self._sender = threading.Thread(
+            target=self._send_all, name="learner-sender", daemon=True
+        )
+
+    @property
+    def learner_ends(self) -> tuple[Connection, Connection]:
+        return self._their_receive, self._their_send
+
+    def started(self) -> None:
+        """The learner holds its ends now: drop ours, start sending."""
+        self._their_receive.close()
+        self._their_send.close()
+        self._sender.start()
+
+    def send(self, message: tuple[str, Any]) -> None:
+        self._queue.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _send_all(self) -> None:
+        while (blob := self._queue.get()) is not None:
+            try:
+                self._outgoing.send_bytes(blob)
+            except (OSError, ValueError):  # the learner is gone, or we closed
+                self.broken = True
                 return
-        if message is not None:
-            kind = message[0]
-            if kind == "learn":
-                for index, x, y in message[1]:
-                    scorer.learn(TARGETS[index], x, y)
-                processed += len(message[1])
-            elif kind == "close":
-                scorer.close(message[1])
-                outbox.put(("snapshot", snapshot(scorer, processed)))
-                outbox.put(("closed", processed))
-                log.info("learner closed labels=%d", scorer.labels)
-                return
-        scorer.poll()
-        now = time.monotonic()
-        if now - last_checkpoint_s >= checkpoint_s:
-            if scorer.labels != checkpointed_labels:
-                scorer.checkpoint()
-                checkpointed_labels = scorer.labels
-            last_checkpoint_s = now
-        if now - last_snapshot_s >= snapshot_s:
-            versions = scorer.model_versions()
-            if versions != sent_versions:
-                outbox.put(("snapshot", snapshot(scorer, processed)))
-                sent_versions = versions
-                last_snapshot_s = last_progress_s = now
-                continue
-        if now - last_progress_s >= PROGRESS_S:
-            outbox.put(("progress", processed))
-            last_progress_s = now
+
+    def receive(self, timeout_s: float = 0.0) -> tuple[str, Any] | None:
+        """The next message, None if none came within ``timeout_s``; EOFError
+        once the learner is gone."""
+        if not self.incoming.poll(timeout_s):
+            return None
+        return pickle.loads(self.incoming.recv_bytes())
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._sender.join(timeout=1.0)
+        for end in (self._outgoing, self.incoming):
+            end.close()
 
 
 class LearnerClient:
@@ -231,20 +292,27 @@ class LearnerClient:
 
     def _start(self) -> None:
         context = get_context("spawn")
-        self._to = context.Queue()
-        self._from = context.Queue()
+        self._channel = _Channel(context)
         self._process = context.Process(
             target=serve,
-            args=(self._to, self._from, self.config, self._models_dir,
+            args=(*self._channel.learner_ends, self.config, self._models_dir,
                   self._snapshot_s, self._log_level, self._checkpoint_s),
             name="lifecycle-learner",
         )
         self._process.start()
+        self._channel.started()
         self.sent = self.processed = 0
 
     def _await_first_snapshot(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._views:
+            try:
+                message = self._channel.receive(0.2)
+            except EOFError:
+                message = None
+            if message is not None:
+                self._handle(message)
+                continue
             if not self._process.is_alive():
                 raise RuntimeError(
                     f"learner process exited at start exitcode="
@@ -255,10 +323,6 @@ class LearnerClient:
                 raise RuntimeError(
                     f"learner process sent no models within {START_TIMEOUT_S:.0f}s"
                 )
-            try:
-                self._handle(self._from.get(timeout=0.2))
-            except queue.Empty:
-                pass
 
     def _handle(self, message: tuple[str, Any]) -> None:
         kind, body = message
@@ -293,9 +357,8 @@ class LearnerClient:
             "checkpoint examples_lost=%d restarts=%d",
             self._process.exitcode, behind, self.restarts,
         )
-        for q in (self._to, self._from):
-            q.cancel_join_thread()
-            q.close()
+        self._process.join(timeout=1.0)  # reaped: no zombie left behind
+        self._channel.close()
         self._start()
 
     # -- what the pipeline calls ---------------------------------------------
@@ -317,24 +380,31 @@ class LearnerClient:
         if not self._outbox or self._closed:
             return
         batch, self._outbox = self._outbox, []
-        self._to.put(("learn", batch))
+        self._channel.send(("learn", batch))
         self.sent += len(batch)
 
     def poll(self) -> None:
         """Install the newest snapshot, if one came; revive a dead learner."""
         newest = None
+        gone = False
         while True:
             try:
-                kind, body = self._from.get_nowait()
-            except queue.Empty:
+                message = self._channel.receive()
+            except (EOFError, OSError):
+                gone = True
                 break
+            if message is None:
+                break
+            kind, body = message
             if kind == "snapshot":
                 newest = body
             else:
                 self.processed = max(self.processed, body)
         if newest is not None:
             self._install(newest)
-        if not self._closed and not self._process.is_alive():
+        if not self._closed and (gone or not self._process.is_alive()):
+            if gone:
+                self._process.join(timeout=5.0)
             self._revive()
 
     @property
@@ -383,26 +453,26 @@ class LearnerClient:
         self.flush()
         self._closed = True
         wait_s = 60.0 + (timeout_s or 0.0)
-        self._to.put(("close", timeout_s))
+        self._channel.send(("close", timeout_s))
         deadline = time.monotonic() + wait_s
-        closed = False
-        while not closed and time.monotonic() < deadline:
-            if not self._process.is_alive() and self._from.empty():
-                break
+        while time.monotonic() < deadline:
             try:
-                kind, body = self._from.get(timeout=0.2)
-            except queue.Empty:
+                message = self._channel.receive(0.2)
+            except (EOFError, OSError):
+                break  # the learner exited
+            if message is None:
+                if not self._process.is_alive():
+                    break
                 continue
+            kind, body = message
             if kind == "snapshot":
                 self._install(body)
             elif kind == "closed":
-                closed = True
                 self.processed = max(self.processed, body)
+                break
         self._process.join(timeout=5.0)
         if self._process.is_alive():
             log.error("learner did not exit within %.0fs; killing it", wait_s)
             self._process.kill()
             self._process.join(timeout=5.0)
-        for q in (self._to, self._from):
-            q.cancel_join_thread()
-            q.close()
+        self._channel.close()

@@ -4,6 +4,7 @@ names the versions of all the models behind it."""
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import orjson
@@ -54,6 +55,17 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def settled_learning(worker) -> dict[str, int] | None:
+    """What the models learned, once the learner process has learned all it was
+    handed and its snapshot says so, and nothing more comes in 3 s."""
+    first = learned(worker)
+    learner = worker.stats()["learner"]
+    if learner["backlog"] or sum(first.values()) != learner["learned"]:
+        return None
+    time.sleep(3)
+    return first if learned(worker) == first else None
 
 
 def learned(worker) -> dict[str, int]:
@@ -108,7 +120,8 @@ def test_models_are_checkpointed_at_shutdown_and_restored_at_start(
 
     # A clean stop writes the checkpoint and ends the training process; a new
     # worker reads the checkpoint back.
-    settled = learned(worker)
+    settled = wait_for(lambda: settled_learning(worker), 60,
+                       "learning to settle", worker)
     versions = worker.get("/models/")["all_model_versions"]
     worker.stop()
     assert not [pid for pid in trainers if alive(pid)]

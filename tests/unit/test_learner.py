@@ -8,14 +8,16 @@ import os
 import pickle
 import random
 import signal
+import threading
 import time
+from multiprocessing import get_context
 
 import orjson
 import pytest
 
 from models.features import FEATURE_NAMES
 from models.labels import CHURN, PURCHASE
-from models.learner import LearnerClient, snapshot
+from models.learner import LearnerClient, _Channel, snapshot
 from models.network import NetworkConfig
 from models.scoring import Scorer, ScorerConfig
 from models.vectors import prepare
@@ -159,3 +161,33 @@ def test_a_killed_learner_has_checkpointed_what_it_learned_on_its_timer(tmp_path
     restored = Scorer(config=CONFIG, models_dir=tmp_path)
     assert restored.labels == 1000
     restored.close()
+
+
+def _send_a_megabyte(receive_end, send_end) -> None:
+    send_end.send_bytes(b"x" * 1_000_000)  # blocks once the pipe is full
+
+
+def test_a_learner_killed_halfway_through_a_message_reads_as_gone_not_as_a_wait():
+    context = get_context("spawn")
+    channel = _Channel(context)
+    writer = context.Process(target=_send_a_megabyte, args=channel.learner_ends)
+    writer.start()
+    channel.started()
+    time.sleep(1.0)  # part of the message is in the pipe, the rest never comes
+    writer.kill()
+    writer.join(5)
+
+    outcome: list[BaseException | object] = []
+
+    def read() -> None:
+        try:
+            outcome.append(channel.receive(1.0))
+        except BaseException as exc:  # noqa: BLE001 - what we look at
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "the worker would wait for ever"
+    assert isinstance(outcome[0], EOFError | OSError)
+    channel.close()
