@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import signal
+import time
 from collections import Counter
 
 import orjson
@@ -99,14 +100,19 @@ def test_clean_restarts_change_no_feature_and_repeat_no_alert(kafka, start_worke
         "LIFECYCLE_ALERT_MIN_LABELS": "0",
         "LIFECYCLE_ALERT_MIN_EVENTS": "1",
         "LIFECYCLE_GRACE_S": "1",
+        # Partitions whose events ended earlier are swept on the worker's
+        # watermark after this long: the rows settle within seconds.
+        "LIFECYCLE_IDLE_PARTITION_S": "1",
     }
     worker = start_worker(**env)
     produce(kafka, "clickstream", as_messages(events))
     wait_for(lambda: total_events(worker, expected) == 3_000, 120,
              "events applied", worker)
-    # Let the sweep finish with the final watermark before taking the snapshot.
+    # Let the sweeps finish with the final watermarks before taking the snapshot:
+    # no alert and no row changes for a few sweep intervals.
     wait_for(lambda: _quiet_alerts(kafka), 60, "alerts to settle", worker)
-    before = {u: _comparable(worker.get(f"/users/{u}/")) for u in expected}
+    before = wait_for(lambda: _settled_rows(worker, expected), 60,
+                      "rows to settle", worker)
     alerts_before = read_json(kafka, "churn-alerts")
     assert alerts_before, "the setup should raise alerts"
 
@@ -181,6 +187,14 @@ def _comparable(row):
     for volatile in ("features", "features_at_ms", "scores_now", "model_versions"):
         row.pop(volatile, None)
     return row
+
+
+def _settled_rows(worker, user_ids):
+    """Every user's comparable row, once none changed over 5 s (two sweeps)."""
+    first = {u: _comparable(worker.get(f"/users/{u}/")) for u in user_ids}
+    time.sleep(5)
+    second = {u: _comparable(worker.get(f"/users/{u}/")) for u in user_ids}
+    return first if first == second else None
 
 
 _last_alert_count = {"n": -1}
