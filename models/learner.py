@@ -195,6 +195,18 @@ def serve(
         scorer.close()
 
 
+def _rss_mb(pid: int | None) -> float | None:
+    """Resident memory of a process in MB (Linux /proc; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 class _Channel:
     """The worker's ends of the two one-way pipes to one learner process.
 
@@ -443,6 +455,7 @@ class LearnerClient:
             "snapshot_age_s": None if age is None else round(time.monotonic() - age, 3),
             "snapshot_bytes": self.snapshot_bytes,
             "snapshot_load_ms": round(self.snapshot_load_ms, 2),
+            "rss_mb": _rss_mb(self._process.pid),
         }
 
     def close(self, timeout_s: float | None = 5.0) -> None:

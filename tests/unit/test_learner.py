@@ -104,6 +104,7 @@ def test_a_killed_learner_is_started_again_and_what_it_had_not_learned_counted(
         assert client.score(batch[0][1]) == before
 
     stats = client.stats()
+    assert stats["rss_mb"] > 0
     assert stats["restarts"] == 1
     assert stats["lost"] == 1000
     assert stats["backlog"] == 0
