@@ -78,7 +78,9 @@ class AdaptiveTree(HoeffdingAdaptiveTreeClassifier):
     def predict_proba_one(self, x):  # type: ignore[no-untyped-def]
         return hat_proba_one(self, x)
 
-    def _new_leaf(self, initial_stats=None, parent=None):  # type: ignore[no-untyped-def]
+    def _new_leaf(  # type: ignore[no-untyped-def]
+        self, initial_stats=None, parent=None
+    ):
         if self.leaf_prediction != self._MAJORITY_CLASS:
             return super()._new_leaf(initial_stats, parent)
         # As River builds a leaf, with the detector cloned and the random

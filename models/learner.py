@@ -38,9 +38,11 @@ import orjson
 from river.tree.nodes.leaf import HTLeaf
 
 from models.labels import TARGETS
+from models.network import NetworkModel
 from models.scoring import Scorer, ScorerConfig
 from models.trainer import _exit_with_parent
-from models.vectors import Vector, bounded, prepare
+from models.targets import mix
+from models.vectors import Vector, prepare
 
 log = logging.getLogger(__name__)
 
@@ -67,23 +69,27 @@ class ScoringView:
         self.active = active
 
     def predict(self, v: Vector) -> float:
-        total = 0.0
-        for model, weight in self.active:
-            total += weight * model.predict_one(v)
-        return bounded(total)
+        return mix(self.active, v)
 
 
 class _ScoringPickler(pickle.Pickler):
-    """Pickles a model for scoring only: the leaves of a Hoeffding tree go
-    without their split statistics (an estimator per feature and class, most of
-    a grown tree's bytes), which only learning reads. A leaf's prediction reads
-    its class counts, and whether it is active: that is kept (an inactive leaf
-    has ``splitters`` None, an active one an empty dict)."""
+    """Pickles models for scoring only, without what only learning reads.
+
+    The leaves of a Hoeffding tree go without their split statistics (an
+    estimator per feature and class, most of a grown tree's bytes); a leaf's
+    prediction reads its class counts and whether it is active, which is kept
+    (an inactive leaf has ``splitters`` None, an active one an empty dict). The
+    network goes without its buffer of training examples.
+    """
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, HTLeaf) and obj.splitters:
             state = obj.__dict__.copy()
             state["splitters"] = {}
+            return _rebuild, (type(obj), state)
+        if isinstance(obj, NetworkModel):
+            state = obj.__getstate__()
+            state["buffer"] = None
             return _rebuild, (type(obj), state)
         return NotImplemented
 
@@ -101,19 +107,11 @@ def _dumps_for_scoring(payload: Any) -> bytes:
 
 
 def snapshot(scorer: Scorer, processed: int) -> bytes:
-    """The scoring side of ``scorer``, pickled: the blend's models (the network
-    without its example buffer), weights, versions, figures and counts."""
-    views = {}
-    for target, t in scorer._targets.items():
-        active = []
-        for model, weight in t.active:
-            if model is t.mlp:
-                light = object.__new__(type(model))
-                light.__dict__.update(model.__getstate__())
-                light.buffer = None
-                model = light
-            active.append((model, weight))
-        views[target] = ScoringView(active)
+    """The scoring side of ``scorer``, pickled: the blend's models (see
+    :class:`_ScoringPickler`), weights, versions, figures and counts."""
+    views = {
+        target: ScoringView(list(t.active)) for target, t in scorer._targets.items()
+    }
     payload = {
         "views": views,
         "processed": processed,

@@ -54,6 +54,14 @@ class ScorerConfig:
     train_delay_s: float = 0.0
 
 
+def mix(active: list[tuple[Any, float]], v: Vector) -> float:
+    """The blended score: each model's probability times its weight."""
+    total = 0.0
+    for model, weight in active:
+        total += weight * model.predict_one(v)
+    return bounded(total)
+
+
 class TargetModels:
     """The models of one target, their progressive figures and their blend."""
 
@@ -80,10 +88,7 @@ class TargetModels:
         self.figures: dict[str, dict[str, float | None]] = {}
 
     def predict(self, v: Vector) -> float:
-        total = 0.0
-        for model, weight in self.active:
-            total += weight * model.predict_one(v)
-        return bounded(total)
+        return mix(self.active, v)
 
     def reweigh(self, min_judged: int) -> None:
         losses = {
