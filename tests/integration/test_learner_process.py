@@ -14,6 +14,7 @@ from tests.integration.test_faults import as_messages, stream
 pytestmark = pytest.mark.integration
 
 SHORT_HORIZONS = {
+    "LIFECYCLE_LEARNER": "process",
     "LIFECYCLE_SESSION_GAP_S": "30",
     "LIFECYCLE_CHURN_HORIZON_S": "60",
     "LIFECYCLE_PURCHASE_HORIZON_S": "60",

@@ -61,8 +61,10 @@ def settled_learning(worker) -> dict[str, int] | None:
     """What the models learned, once the learner process has learned all it was
     handed and its snapshot says so, and nothing more comes in 3 s."""
     first = learned(worker)
-    learner = worker.stats()["learner"]
-    if learner["backlog"] or sum(first.values()) != learner["learned"]:
+    learner = worker.stats().get("learner")  # absent when learning inline
+    if learner is not None and (
+        learner["backlog"] or sum(first.values()) != learner["learned"]
+    ):
         return None
     time.sleep(3)
     return first if learned(worker) == first else None
