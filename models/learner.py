@@ -335,6 +335,8 @@ class LearnerClient:
                 )
 
     def _handle(self, message: tuple[str, Any]) -> None:
+        """A snapshot is installed; progress and "closed" carry the count of
+        examples learned."""
         kind, body = message
         if kind == "snapshot":
             self._install(body)
@@ -367,7 +369,8 @@ class LearnerClient:
             "checkpoint examples_lost=%d restarts=%d",
             self._process.exitcode, behind, self.restarts,
         )
-        self._process.join(timeout=1.0)  # reaped: no zombie left behind
+        # Reaped (it may still be exiting when its pipe closed): no zombie.
+        self._process.join(timeout=5.0)
         self._channel.close()
         self._start()
 
@@ -413,8 +416,6 @@ class LearnerClient:
         if newest is not None:
             self._install(newest)
         if not self._closed and (gone or not self._process.is_alive()):
-            if gone:
-                self._process.join(timeout=5.0)
             self._revive()
 
     @property
@@ -475,11 +476,8 @@ class LearnerClient:
                 if not self._process.is_alive():
                     break
                 continue
-            kind, body = message
-            if kind == "snapshot":
-                self._install(body)
-            elif kind == "closed":
-                self.processed = max(self.processed, body)
+            self._handle(message)
+            if message[0] == "closed":
                 break
         self._process.join(timeout=5.0)
         if self._process.is_alive():
