@@ -40,8 +40,8 @@ from river.tree.nodes.leaf import HTLeaf
 from models.labels import TARGETS
 from models.network import NetworkModel
 from models.scoring import Scorer, ScorerConfig
-from models.trainer import _exit_with_parent
 from models.targets import mix
+from models.trainer import _exit_with_parent
 from models.vectors import Vector, prepare
 
 log = logging.getLogger(__name__)

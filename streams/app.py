@@ -28,6 +28,7 @@ from models.features import UserState
 from models.learner import LearnerClient
 from models.scoring import Scorer, ScorerConfig
 from streams import codecs, compat, recovery, topics
+from streams.delivery import Deliveries
 from streams.errors import InvalidEvent
 from streams.events import parse_event
 from streams.pipeline import UserPipeline
@@ -54,12 +55,6 @@ SWEEP_STEP_USERS = 200
 def partition_for(user_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a user's key."""
     return (murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
-
-
-def _report_failed_send(sent: Any) -> None:
-    """Log a failed output batch; the producer has given up retrying it."""
-    if not sent.cancelled() and sent.exception() is not None:
-        log.error("output send failed error=%r", sent.exception())
 
 
 def current(event: Any) -> None:
@@ -165,6 +160,9 @@ def create_app(settings: Settings) -> faust.App:
     async def _send_pending() -> None:
         producer = await app.maybe_start_producer()
         send = producer.send
+        # A commit's flush sends refused messages again (streams.delivery).
+        deliveries.install(producer)
+        track = deliveries.track
 
         # Rows first: an output must never be ahead of the state that caused it.
         while changed:
@@ -172,19 +170,25 @@ def create_app(settings: Settings) -> faust.App:
             changed.clear()
             newest: dict[int, Any] = {}
             for user_id, (partition, state) in rows:
-                newest[partition] = await send(
-                    changelog_name, user_id.encode(),
-                    None if state is None else state.dumps(),
-                    partition, None, None,
-                )
+                key = user_id.encode()
+                value = None if state is None else state.dumps()
+                sent = await send(changelog_name, key, value, partition, None, None)
+                track(sent, (changelog_name, key, value, partition, None))
+                newest[partition] = sent
             for sent in newest.values():
-                sent.add_done_callback(users._on_changelog_sent)
+                sent.add_done_callback(persisted)
         while pending:
             batch = pending[:]
             pending.clear()
             for topic, key, value, headers in batch:
                 sent = await send(topic, key, value, None, None, headers)
-            sent.add_done_callback(_report_failed_send)
+                track(sent, (topic, key, value, None, headers))
+
+    def persisted(sent: Any) -> None:
+        # The table keeps the newest changelog offset it holds (RocksDB reads
+        # on from there when it recovers); a failed send is sent again.
+        if not sent.cancelled() and sent.exception() is None:
+            users._on_changelog_sent(sent)
 
     # Rows go to the store at once and to the changelog when the step's sends are
     # awaited: the table's own send_soon queues one message at a time, which
@@ -209,6 +213,7 @@ def create_app(settings: Settings) -> faust.App:
     else:
         scorer = Scorer(config=config, models_dir=settings.models_path)
     pipeline = UserPipeline(settings, publish, write, delete, scorer=scorer)
+    deliveries = Deliveries(pipeline.counts)
 
     @app.on_before_shutdown.connect
     async def close_models(sender: Any, **_: Any) -> None:

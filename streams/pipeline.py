@@ -24,8 +24,8 @@ from models.labels import (
     resolve_on_event,
     resolve_on_watermark,
 )
-from models.recommend import CONTEXT_ITEMS, CoOccurrence
 from models.learner import LearnerClient
+from models.recommend import CONTEXT_ITEMS, CoOccurrence
 from models.scoring import Scorer
 from streams import topics
 from streams.errors import InvalidEvent

@@ -44,16 +44,29 @@ def register(
                 }
             )
 
+    @app.table_route(table=users, match_info="user_id")
+    async def routed_user(view: View, request: Request, user_id: str) -> Response:
+        state = users.get(user_id)
+        if state is None:
+            return view.json({"error": f"unknown user_id={user_id}"}, status=404)
+        return view.json(user_view(state, pipeline.watermark.value_ms, pipeline))
+
+    table_name = users.name
+
     @app.page("/users/{user_id}/")
     class User(View):
-        @app.table_route(table=users, match_info="user_id")
         async def get(self, request: Request, user_id: str) -> Response:
-            state = users.get(user_id)
-            if state is None:
-                return self.json({"error": f"unknown user_id={user_id}"}, status=404)
-            return self.json(
-                user_view(state, pipeline.watermark.value_ms, pipeline)
-            )
+            try:
+                # Which worker owns the user's partition; unknown while the
+                # worker starts or the group rebalances.
+                app.router.key_store(table_name, user_id)
+            except (KeyError, TypeError):
+                return self.json(
+                    {"error": "partition owners not known yet (starting or "
+                              "rebalancing); try again shortly"},
+                    status=503, headers={"Retry-After": "1"},
+                )
+            return await routed_user(self, request, user_id=user_id)
 
 
 def users_owned(app: faust.App, users: faust.Table) -> int:
