@@ -47,6 +47,9 @@ PRODUCER_BATCH_BYTES = 512 * 1024
 # longer than that (they waited seconds while a replay was caught up).
 YIELD_AFTER_S = 0.05
 SWEEP_STEP_USERS = 200
+# A worker told to stop gives up handing a batch to a producer that keeps
+# failing after this many tries; no offset is committed after that.
+SEND_TRIES_WHEN_STOPPING = 3
 
 
 # murmur2 is pure Python (a few microseconds a call) and runs for every event;
@@ -165,14 +168,23 @@ def create_app(settings: Settings) -> faust.App:
         track = deliveries.track
 
         # Rows first: an output must never be ahead of the state that caused it.
+        # What a failed send leaves unsent goes back to wait for the next try
+        # (a row changed since stays the newer one).
         while changed:
             rows = list(changed.items())
             changed.clear()
             newest: dict[int, Any] = {}
-            for user_id, (partition, state) in rows:
+            for i, (user_id, (partition, state)) in enumerate(rows):
                 key = user_id.encode()
                 value = None if state is None else state.dumps()
-                sent = await send(changelog_name, key, value, partition, None, None)
+                try:
+                    sent = await send(
+                        changelog_name, key, value, partition, None, None
+                    )
+                except BaseException:
+                    for unsent_id, unsent in rows[i:]:
+                        changed.setdefault(unsent_id, unsent)
+                    raise
                 track(sent, (changelog_name, key, value, partition, None))
                 newest[partition] = sent
             for sent in newest.values():
@@ -180,8 +192,12 @@ def create_app(settings: Settings) -> faust.App:
         while pending:
             batch = pending[:]
             pending.clear()
-            for topic, key, value, headers in batch:
-                sent = await send(topic, key, value, None, None, headers)
+            for i, (topic, key, value, headers) in enumerate(batch):
+                try:
+                    sent = await send(topic, key, value, None, None, headers)
+                except BaseException:
+                    pending[:0] = batch[i:]
+                    raise
                 track(sent, (topic, key, value, None, headers))
 
     def persisted(sent: Any) -> None:
@@ -305,22 +321,81 @@ def create_app(settings: Settings) -> faust.App:
     batch_max, batch_wait_s = settings.batch_max, settings.batch_wait_s
 
     async def work(stream: faust.StreamT, one: Any) -> None:
-        """Take batches from ``stream`` and handle each event with ``one``."""
+        """Take batches from ``stream`` and handle each event with ``one``.
+
+        take_events acknowledges the whole batch when this loop's body ends,
+        however it ends: also when the agent is cancelled at shutdown, after
+        which the consumer commits. So the body never ends early: a
+        cancellation is held until every event of the batch is applied and its
+        rows and outputs are in the producer, and a sweep's error is logged,
+        not raised (seen before: a SIGTERM mid-stream lost a batch's events).
+        """
         async for batch in stream.take_events(batch_max, within=batch_wait_s):
+            cancelled: BaseException | None = None
             since_s = time.monotonic()
             for event in batch:
                 current(event)
-                sweep = one(event.message)
-                if sweep is not None:
-                    await sweep_partition(sweep)
-                if time.monotonic() - since_s >= YIELD_AFTER_S:
-                    # Let timers, web views and the other agent run: a large
-                    # batch must not hold the event loop for seconds.
-                    await asyncio.sleep(0)
-                    since_s = time.monotonic()
+                sweep = handle(one, event.message)
+                if cancelled is not None:
+                    continue  # no more awaits: finish the batch and hand it over
+                try:
+                    if sweep is not None:
+                        await sweep_partition(sweep)
+                    if time.monotonic() - since_s >= YIELD_AFTER_S:
+                        # Let timers, web views and the other agent run: a
+                        # large batch must not hold the event loop for seconds.
+                        await asyncio.sleep(0)
+                        since_s = time.monotonic()
+                except asyncio.CancelledError as exc:
+                    cancelled = exc
+                except Exception:  # noqa: BLE001 - the batch must still be written
+                    pipeline.counts["sweep_errors"] += 1
+                    log.exception("sweep failed partition=%s", sweep)
             current(None)
-            await send_pending()
+            cancelled = await hand_over(cancelled)
+            if cancelled is not None:
+                raise cancelled
             await keep_learner_up()
+
+    async def hand_over(cancelled: BaseException | None) -> BaseException | None:
+        """Put the batch's rows and outputs in the producer, trying again after
+        a failed send (the agent waits meanwhile: back-pressure), and holding a
+        cancellation until they are in; returns the cancellation, if any."""
+        failures = 0
+        while True:
+            sending = asyncio.ensure_future(send_pending())
+            while not sending.done():
+                try:
+                    await asyncio.shield(sending)
+                except asyncio.CancelledError as exc:
+                    cancelled = exc
+            if sending.cancelled() or sending.exception() is None:
+                return cancelled
+            failures += 1
+            pipeline.counts["send_retries"] += 1
+            if cancelled is not None and failures > SEND_TRIES_WHEN_STOPPING:
+                # The batch will be acknowledged unwritten: no commit may follow.
+                deliveries.refuse_commits(
+                    f"rows not handed to the producer: {sending.exception()!r}"
+                )
+                raise sending.exception()
+            log.warning("send failed, trying again error=%r tries=%d",
+                        sending.exception(), failures)
+            try:
+                await asyncio.sleep(min(failures, 5))
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+
+    def handle(one: Any, message: Any) -> int | None:
+        """``one(message)``; an error of ours dead-letters the message rather
+        than ending the batch (see ``work``)."""
+        try:
+            return one(message)
+        except Exception as exc:  # noqa: BLE001 - one message must not stop the rest
+            log.exception("handling failed topic=%s partition=%s offset=%s",
+                          message.topic, message.partition, message.offset)
+            reject(message, InvalidEvent("processing_error", repr(exc)[:500]))
+            return None
 
     backlog_max = settings.learner_backlog
 

@@ -52,6 +52,13 @@ class Deliveries:
         self.backoff_s = backoff_s
         self._failed: list[tuple[Message, BaseException]] = []
         self._producer: Any = None
+        self._refusal: str | None = None
+
+    def refuse_commits(self, reason: str) -> None:
+        """Make every later flush raise: the worker lost track of messages it
+        should have sent, so no offset may be committed after this."""
+        log.error("commits refused reason=%s", reason)
+        self._refusal = reason
 
     def track(self, sent: asyncio.Future, message: Message) -> None:
         """Keep ``message`` to send again if ``sent`` fails."""
@@ -72,6 +79,8 @@ class Deliveries:
         flush = producer.flush
 
         async def flush_delivered() -> None:
+            if self._refusal is not None:
+                raise NotDelivered(self._refusal)
             await flush()
             # Delivery callbacks run once the flush's own wake-up has.
             await asyncio.sleep(0)

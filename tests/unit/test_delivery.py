@@ -90,3 +90,17 @@ def test_installing_twice_wraps_the_flush_once():
     wrapped = producer.flush
     deliveries.install(producer)
     assert producer.flush is wrapped
+
+
+def test_after_refuse_commits_every_flush_raises():
+    async def scenario():
+        producer = FlakyProducer(refusals=0)
+        deliveries = Deliveries(Counter())
+        deliveries.install(producer)
+        deliveries.refuse_commits("rows lost at stop")
+        for _ in range(2):
+            with pytest.raises(NotDelivered, match="rows lost at stop"):
+                await producer.flush()
+        return producer
+
+    assert asyncio.run(scenario()).flushes == 0
