@@ -27,7 +27,7 @@ from faust.types import TP
 from models.features import UserState
 from models.learner import LearnerClient
 from models.scoring import Scorer, ScorerConfig
-from streams import codecs, compat, recovery, topics
+from streams import codecs, commits, compat, recovery, topics
 from streams.delivery import Deliveries
 from streams.errors import InvalidEvent
 from streams.events import parse_event
@@ -82,6 +82,7 @@ def create_app(settings: Settings) -> faust.App:
     """Build the app and wire its agents for the given settings."""
     codecs.register()
     compat.install()
+    commits.install()
     n = settings.partitions
     app = faust.App(
         settings.app_id,
@@ -106,6 +107,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 5),
     )
+    commits.track_dropped(app)
 
     def raw_topic(name: str, internal: bool = False) -> faust.TopicT:
         return app.topic(
