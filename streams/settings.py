@@ -120,12 +120,12 @@ class Settings:
     # LIFECYCLE_BATCH_WAIT_S: longest an agent waits for a batch to fill before it
     # works on what it has: the latency added to an event at low rates.
     batch_wait_s: float = 0.05
-    # LIFECYCLE_LEARNER: where the models learn. "inline": judging, teaching,
-    # retraining and checkpoints on the worker's event loop, each label at once.
-    # "process" (about twice the throughput, not yet the default: see README,
-    # "The learner process"): a learner process of the worker's own does all of
-    # that, and the worker scores with its newest snapshot (models/learner.py).
-    learner: str = "inline"
+    # LIFECYCLE_LEARNER: where the models learn. "process" (about twice the
+    # throughput of inline): a learner process of the worker's own judges,
+    # teaches, retrains and checkpoints, and the worker scores with its newest
+    # snapshot (models/learner.py; README "The learner process"). "inline": all
+    # of that on the worker's event loop, each label at once.
+    learner: str = "process"
     # LIFECYCLE_LEARNER_BACKLOG: labelled examples the learner process may be
     # behind before the worker's agents wait for it.
     learner_backlog: int = 20_000
