@@ -371,7 +371,12 @@ def create_app(settings: Settings) -> faust.App:
                     await asyncio.shield(sending)
                 except asyncio.CancelledError as exc:
                     cancelled = exc
-            if sending.cancelled() or sending.exception() is None:
+                except Exception:  # noqa: BLE001, S110 - read from ``sending`` below
+                    pass
+            if sending.cancelled():  # the event loop is closing under us
+                deliveries.refuse_commits("hand-over to the producer cancelled")
+                raise asyncio.CancelledError()
+            if sending.exception() is None:
                 return cancelled
             failures += 1
             pipeline.counts["send_retries"] += 1
