@@ -28,7 +28,7 @@ from models.features import UserState
 from models.learner import LearnerClient
 from models.scoring import Scorer, ScorerConfig
 from streams import codecs, commits, compat, recovery, topics
-from streams.delivery import Deliveries
+from streams.delivery import Deliveries, hand_over
 from streams.errors import InvalidEvent
 from streams.events import parse_event
 from streams.pipeline import UserPipeline
@@ -47,9 +47,6 @@ PRODUCER_BATCH_BYTES = 512 * 1024
 # longer than that (they waited seconds while a replay was caught up).
 YIELD_AFTER_S = 0.05
 SWEEP_STEP_USERS = 200
-# A worker told to stop gives up handing a batch to a producer that keeps
-# failing after this many tries; no offset is committed after that.
-SEND_TRIES_WHEN_STOPPING = 3
 
 
 # murmur2 is pure Python (a few microseconds a call) and runs for every event;
@@ -354,44 +351,12 @@ def create_app(settings: Settings) -> faust.App:
                     pipeline.counts["sweep_errors"] += 1
                     log.exception("sweep failed partition=%s", sweep)
             current(None)
-            cancelled = await hand_over(cancelled)
+            cancelled = await hand_over(
+                send_pending, cancelled, deliveries, pipeline.counts
+            )
             if cancelled is not None:
                 raise cancelled
             await keep_learner_up()
-
-    async def hand_over(cancelled: BaseException | None) -> BaseException | None:
-        """Put the batch's rows and outputs in the producer, trying again after
-        a failed send (the agent waits meanwhile: back-pressure), and holding a
-        cancellation until they are in; returns the cancellation, if any."""
-        failures = 0
-        while True:
-            sending = asyncio.ensure_future(send_pending())
-            while not sending.done():
-                try:
-                    await asyncio.shield(sending)
-                except asyncio.CancelledError as exc:
-                    cancelled = exc
-                except Exception:  # noqa: BLE001, S110 - read from ``sending`` below
-                    pass
-            if sending.cancelled():  # the event loop is closing under us
-                deliveries.refuse_commits("hand-over to the producer cancelled")
-                raise asyncio.CancelledError()
-            if sending.exception() is None:
-                return cancelled
-            failures += 1
-            pipeline.counts["send_retries"] += 1
-            if cancelled is not None and failures > SEND_TRIES_WHEN_STOPPING:
-                # The batch will be acknowledged unwritten: no commit may follow.
-                deliveries.refuse_commits(
-                    f"rows not handed to the producer: {sending.exception()!r}"
-                )
-                raise sending.exception()
-            log.warning("send failed, trying again error=%r tries=%d",
-                        sending.exception(), failures)
-            try:
-                await asyncio.sleep(min(failures, 5))
-            except asyncio.CancelledError as exc:
-                cancelled = exc
 
     def handle(one: Any, message: Any) -> int | None:
         """``one(message)``; an error of ours dead-letters the message rather

@@ -23,6 +23,7 @@ import asyncio
 import functools
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ Message = tuple[str, bytes | None, bytes | None, int | None, Any]
 
 ATTEMPTS = 5
 BACKOFF_S = 0.5
+# A worker told to stop gives up handing a batch to a producer that keeps
+# failing after this many tries; no offset is committed after that.
+TRIES_WHEN_STOPPING = 3
 
 
 class NotDelivered(Exception):
@@ -121,3 +125,47 @@ class Deliveries:
             self.counts["resent"] += len(failed)
             await flush()
             await asyncio.sleep(0)
+
+
+async def hand_over(
+    send_pending: Callable[[], Awaitable[None]],
+    cancelled: BaseException | None,
+    deliveries: Deliveries,
+    counts: Counter[str],
+    backoff_s: float = 1.0,
+) -> BaseException | None:
+    """Await ``send_pending`` (a batch's rows and outputs into the producer)
+    until it succeeds, trying again after a failure (the agent waits meanwhile:
+    back-pressure) and holding a cancellation until it has; returns the
+    cancellation, if any, for the caller to raise once the batch is done.
+
+    A worker being stopped gives up after TRIES_WHEN_STOPPING failures; the
+    batch would then be acknowledged unwritten, so every later commit is
+    refused (see :meth:`Deliveries.refuse_commits`).
+    """
+    failures = 0
+    while True:
+        sending = asyncio.ensure_future(send_pending())
+        while not sending.done():
+            try:
+                await asyncio.shield(sending)
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+            except Exception:  # noqa: BLE001, S110 - read from ``sending`` below
+                pass
+        if sending.cancelled():  # the event loop is closing under us
+            deliveries.refuse_commits("hand-over to the producer cancelled")
+            raise asyncio.CancelledError()
+        error = sending.exception()
+        if error is None:
+            return cancelled
+        failures += 1
+        counts["send_retries"] += 1
+        if cancelled is not None and failures > TRIES_WHEN_STOPPING:
+            deliveries.refuse_commits(f"rows not handed to the producer: {error!r}")
+            raise error
+        log.warning("send failed, trying again error=%r tries=%d", error, failures)
+        try:
+            await asyncio.sleep(backoff_s * min(failures, 5))
+        except asyncio.CancelledError as exc:
+            cancelled = exc

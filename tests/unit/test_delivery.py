@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from streams.delivery import Deliveries, NotDelivered
+from streams.delivery import TRIES_WHEN_STOPPING, Deliveries, NotDelivered, hand_over
 
 
 class FlakyProducer:
@@ -104,3 +104,66 @@ def test_after_refuse_commits_every_flush_raises():
         return producer
 
     assert asyncio.run(scenario()).flushes == 0
+
+
+class FailingHandOver:
+    """A batch's hand-over to the producer that fails ``failures`` times."""
+
+    def __init__(self, failures: int, blocked: asyncio.Event | None = None) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.blocked = blocked
+
+    async def __call__(self) -> None:
+        self.calls += 1
+        if self.blocked is not None:
+            await self.blocked.wait()
+        if self.calls <= self.failures:
+            raise ConnectionError("producer refused")
+
+
+def test_a_failed_hand_over_is_tried_again_until_it_succeeds():
+    async def scenario():
+        counts: Counter[str] = Counter()
+        send = FailingHandOver(failures=2)
+        cancelled = await hand_over(send, None, Deliveries(counts), counts, 0)
+        return send, counts, cancelled
+
+    send, counts, cancelled = asyncio.run(scenario())
+    assert (send.calls, counts["send_retries"], cancelled) == (3, 2, None)
+
+
+def test_a_cancellation_waits_for_the_hand_over_and_is_returned():
+    async def scenario():
+        counts: Counter[str] = Counter()
+        blocked = asyncio.Event()
+        send = FailingHandOver(failures=0, blocked=blocked)
+        task = asyncio.ensure_future(
+            hand_over(send, None, Deliveries(counts), counts, 0)
+        )
+        await asyncio.sleep(0)
+        task.cancel()  # the agent is stopped while the batch is handed over
+        await asyncio.sleep(0)
+        assert not task.done()
+        blocked.set()
+        return await task
+
+    assert isinstance(asyncio.run(scenario()), asyncio.CancelledError)
+
+
+def test_a_stopping_worker_gives_up_and_refuses_every_later_commit():
+    async def scenario():
+        counts: Counter[str] = Counter()
+        producer = FlakyProducer(refusals=0)
+        deliveries = Deliveries(counts)
+        deliveries.install(producer)
+        send = FailingHandOver(failures=10**6)
+        with pytest.raises(ConnectionError):
+            await hand_over(
+                send, asyncio.CancelledError(), deliveries, counts, 0
+            )
+        with pytest.raises(NotDelivered, match="rows not handed"):
+            await producer.flush()
+        return send
+
+    assert asyncio.run(scenario()).calls == TRIES_WHEN_STOPPING + 1
