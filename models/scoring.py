@@ -34,6 +34,9 @@ from models.trainer import Trainer, TrainJob, process_pool
 from models.vectors import FEATURE_LIMIT, SCORE_FLOOR, bounded, prepare
 
 log = logging.getLogger(__name__)
+# A model's figures before their first refresh: the keys are always published
+# (docs/topics.md), null until defined.
+NO_FIGURES = {"rolling_auc": None, "rolling_log_loss": None, "ece": None}
 
 __all__ = ["FEATURE_LIMIT", "SCORE_FLOOR", "Scorer", "ScorerConfig"]
 
@@ -174,11 +177,11 @@ class Scorer:
                 model.name: {
                     "version": model.version(),
                     "weight": round(weights.get(model.name, 0.0), 4),
-                    **figures.get(model.name, {}),
+                    **figures.get(model.name, NO_FIGURES),
                 }
                 for model in t.models
             }
-            entry[BLEND] = {"version": t.version(), **figures.get(BLEND, {})}
+            entry[BLEND] = {"version": t.version(), **figures.get(BLEND, NO_FIGURES)}
             out[target] = entry
         return out
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from faust.types import TP
@@ -55,6 +56,14 @@ SWEEP_STEP_USERS = 200
 def partition_for(user_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a user's key."""
     return (murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def too_large(exc: BaseException) -> bool:
+    """Whether a send failed because the message exceeds the producer's limit
+    (Faust wraps aiokafka's error in its ProducerSendError)."""
+    return isinstance(exc, MessageSizeTooLargeError) or isinstance(
+        exc.__cause__, MessageSizeTooLargeError
+    )
 
 
 def current(event: Any) -> None:
@@ -194,7 +203,14 @@ def create_app(settings: Settings) -> faust.App:
             for i, (topic, key, value, headers) in enumerate(batch):
                 try:
                     sent = await send(topic, key, value, None, None, headers)
-                except BaseException:
+                except BaseException as exc:
+                    if too_large(exc):
+                        # Sending it again cannot help: counted, logged and left
+                        # out rather than stopping the stream behind it.
+                        pipeline.counts["outputs_too_large"] += 1
+                        log.error("output too large, left out topic=%s key=%r "
+                                  "bytes=%d error=%r", topic, key, len(value), exc)
+                        continue
                     pending[:0] = batch[i:]
                     raise
                 track(sent, (topic, key, value, None, headers))
@@ -288,6 +304,15 @@ def create_app(settings: Settings) -> faust.App:
         key = user_id.encode()
         if message.key == key and message.partition == partition_for(user_id, n):
             return apply(parsed, message)
+        elif len(message.value) + len(key) > rekey_max_bytes:
+            # The producer would refuse it: it cannot reach its user's partition.
+            reject(message, InvalidEvent(
+                "too_large",
+                f"{len(message.value)} bytes is too large to re-key to its user's "
+                f"partition (limit {rekey_max_bytes}); send it keyed by its user_id",
+                size_bytes=len(message.value),
+            ))
+            return None
         else:
             # The original bytes go on unchanged, keyed by the user, with where
             # they came from in headers, so that a dead letter written after the
@@ -298,6 +323,10 @@ def create_app(settings: Settings) -> faust.App:
                 (rekeyed_name, key, message.value, source_headers(message))
             )
             return None
+
+    # What a re-keyed message may weigh: the producer's request limit, less room
+    # for the record's headers and framing.
+    rekey_max_bytes = app.conf.producer_max_request_size - 16 * 1024
 
     def rekeyed_one(message: Any) -> int | None:
         if message.key == TICK_KEY:

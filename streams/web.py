@@ -48,6 +48,13 @@ def register(
     async def routed_user(view: View, request: Request, user_id: str) -> Response:
         state = users.get(user_id)
         if state is None:
+            if app.rebalancing or app.in_recovery:
+                # The row may still be on its way from the changelog.
+                return view.json(
+                    {"error": f"user_id={user_id} not recovered yet (the worker "
+                              "is recovering its table); try again shortly"},
+                    status=503, headers={"Retry-After": "1"},
+                )
             return view.json({"error": f"unknown user_id={user_id}"}, status=404)
         return view.json(user_view(state, pipeline.watermark.value_ms, pipeline))
 

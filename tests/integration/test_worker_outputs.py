@@ -213,3 +213,41 @@ def test_untimely_events_are_dead_lettered_and_idle_users_evicted(
     ]
     assert changelog[-1].value is None
     assert worker.get("/users/a/")["n_events"] == 40
+
+
+def test_an_event_too_large_to_re_key_is_dead_lettered_and_the_rest_flows(
+    kafka, start_worker
+):
+    from kafka import KafkaProducer
+
+    worker = start_worker(LIFECYCLE_APP_ID="oversized")
+    # A valid event, keyed by something else than its user and larger than the
+    # producer may send: it cannot be re-keyed. Events behind it, re-keyed too,
+    # must still be applied (they were lost with it, and committed past).
+    big = orjson.dumps({"user_id": "big", "event_type": "view", "event_ts": T0_S,
+                        "item_id": "i9", "pad": "y" * (2 << 20)})
+    after = [
+        (f"shop-{i}".encode(), msg(f"after{i}", "view", T0_S + i)[1])
+        for i in range(3)
+    ]
+    producer = KafkaProducer(bootstrap_servers=kafka, max_request_size=8 << 20)
+    for key, value in [(b"shop-big", big), *after]:
+        producer.send("clickstream", key=key, value=value).get(timeout=10)
+    producer.close()
+
+    for i in range(3):
+        wait_for(lambda i=i: _known(worker, f"after{i}"), 60,
+                 f"after{i} applied behind the oversized event", worker)
+    letters = wait_for(lambda: read_json(kafka, "clickstream-dlq"), 30,
+                       "the oversized event dead-lettered", worker)
+    assert [d["reason"] for d in letters] == ["too_large"]
+    assert letters[0]["size_bytes"] == len(big)
+    assert letters[0]["original_truncated"] is True
+    assert worker.stats()["rejected"] == {"too_large": 1}
+
+
+def _known(worker, user_id):
+    try:
+        return worker.get(f"/users/{user_id}/")["n_events"] == 1
+    except OSError:
+        return False
