@@ -71,6 +71,35 @@ def check_can_start(settings: Settings) -> None:
             ) from None
 
 
+def check_transactions(bootstrap: str, timeout_s: float = 30.0) -> None:
+    """Fail early, in one line, when exactly_once meets a broker without
+    transactions (the bundled one has none): Faust would stop later, deep in a
+    traceback of InitProducerId."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    async def probe() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            transactional_id=f"lifecycle-probe-{os.getpid()}",
+            enable_idempotence=True,
+        )
+        try:
+            await asyncio.wait_for(producer.start(), timeout_s)
+        finally:
+            await producer.stop()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:  # noqa: BLE001 - any refusal means no transactions
+        raise ConfigError(
+            "LIFECYCLE_PROCESSING_GUARANTEE=exactly_once needs a broker with "
+            f"transactions, and {bootstrap} refused to start one ({exc!r}); the "
+            "bundled broker has none: use at_least_once there"
+        ) from None
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from faust import Worker
 
@@ -84,6 +113,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.with_overrides(**overrides)
     check_can_start(settings)
     settings = prepare(settings)
+    if settings.processing_guarantee == "exactly_once":
+        check_transactions(settings.bootstrap)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     log.info("worker starting %s", settings.describe())
     app = create_app(settings)

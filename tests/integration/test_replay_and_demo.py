@@ -150,3 +150,21 @@ def test_a_file_ordered_by_customer_is_replayed_in_event_time_order(
     assert stats["rejected"] == {}
     assert stats["counts"]["events"] == 6919
     assert stats["users_local"] == 2357
+
+
+def test_exactly_once_without_broker_transactions_says_so_in_one_line(
+    kafka, tmp_path
+):
+    # The bundled broker has no transactions.
+    done = lifecycle(
+        "worker",
+        env={"KAFKA_BOOTSTRAP": kafka, "LIFECYCLE_PROCESSING_GUARANTEE": "exactly_once",
+             "LIFECYCLE_DATA_DIR": str(tmp_path / "state"),
+             "LIFECYCLE_WEB_PORT": str(_closed_port())},
+        timeout_s=120,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("lifecycle worker: LIFECYCLE_PROCESSING_GUARANTEE="
+                           "exactly_once needs a broker with transactions")
+    assert "use at_least_once" in last
