@@ -113,7 +113,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 5),
     )
-    commits.track_dropped(app)
+    commits.track_fetched(app)
 
     def raw_topic(name: str, internal: bool = False) -> faust.TopicT:
         return app.topic(

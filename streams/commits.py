@@ -1,28 +1,26 @@
-"""Commits never pass a message Faust fetched but never handed to an agent.
+"""Commits never pass a message Faust fetched but no agent acknowledged.
 
-Known defect, Faust side (faust-streaming 0.11): the consumer's fetch loop hands
-each message to the streams with ``wait_first(callback(message),
-suspend_flow.wait())``. When the flow is suspended (the worker stops, or a
-rebalance starts) while a hand-over waits (the stream's buffer is full), the
-hand-over is cancelled and the message dropped, but the loop records it as read
-and goes on with the next ones, which can still reach the streams. The commit
-then sees acknowledged offsets with one missing at their head, and
-``Consumer._new_offset`` counts a single missing head offset as no gap (it
-compares ``min(acked) - committed > 1``, where ``committed`` is already the next
-offset to read). The offset is committed past a message no agent saw: seen as 1
-or 2 events lost of 10,000 when a worker was stopped mid-stream.
+Known defect, Faust side (faust-streaming 0.11): when the flow is suspended (the
+worker stops, or a rebalance starts), Faust drops messages on their way to the
+agents: it clears the streams' queues, and it cancels a hand-over waiting for a
+full queue while its fetch loop goes on with the next messages, which can still
+reach the agents. The commit then sees acknowledged offsets with some missing at
+their head, and ``Consumer._new_offset`` counts a single missing head offset as
+no gap (it compares ``min(acked) - committed > 1``, where ``committed`` is
+already the next offset to read). The offset is committed past a message no
+agent saw: seen as 1 event lost of 10,000 when a worker was stopped mid-stream.
 
-What we do: every cancelled hand-over is remembered by partition and offset, and
-a commit whose acknowledged offsets start after a remembered offset not yet
-committed waits (the offset is not committed). The message is read again after a
-rebalance (Faust seeks to the committed offset) or a restart. Offsets the broker
-itself skips (transaction markers, compaction) are never handed over, so never
-remembered: Faust's own gap handling stays as it was for them.
+What we do: every message fetched for an acknowledging topic is remembered by
+partition and offset until it is acknowledged, and a commit whose acknowledged
+offsets start after a remembered one not yet committed waits (that offset is not
+committed). The message is read again after the rebalance (Faust seeks to the
+committed offset) or at restart. Offsets the broker itself skips (transaction
+markers, compaction) are never fetched, so never remembered: Faust's own gap
+handling stays as it was for them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from typing import Any
@@ -32,18 +30,20 @@ from faust.transport.consumer import Consumer
 log = logging.getLogger(__name__)
 
 _original_new_offset = Consumer._new_offset
+_original_ack = Consumer.ack
 
 
-def _dropped(consumer: Any) -> dict[Any, set[int]]:
-    dropped = getattr(consumer, "_lifecycle_dropped", None)
-    if dropped is None:
-        dropped = consumer._lifecycle_dropped = defaultdict(set)
-    return dropped
+def _unacked(consumer: Any) -> dict[Any, set[int]]:
+    """Per partition, offsets fetched and not acknowledged yet."""
+    unacked = consumer.__dict__.get("_lifecycle_unacked")
+    if unacked is None:
+        unacked = consumer._lifecycle_unacked = defaultdict(set)
+    return unacked
 
 
 def _checked_new_offset(self: Any, tp: Any) -> int | None:
-    dropped = getattr(self, "_lifecycle_dropped", None)
-    offsets = dropped.get(tp) if dropped else None
+    unacked = self.__dict__.get("_lifecycle_unacked")
+    offsets = unacked.get(tp) if unacked else None
     if offsets:
         committed = self._committed_offset[tp]
         if committed is not None:
@@ -64,16 +64,25 @@ def _checked_new_offset(self: Any, tp: Any) -> int | None:
     return _original_new_offset(self, tp)
 
 
-def track_dropped(app: Any) -> None:
-    """Remember the messages whose hand-over to the streams was cancelled."""
+def _checked_ack(self: Any, message: Any) -> bool:
+    unacked = self.__dict__.get("_lifecycle_unacked")
+    if unacked:
+        offsets = unacked.get(message.tp)
+        if offsets:
+            offsets.discard(message.offset)
+    return _original_ack(self, message)
+
+
+def track_fetched(app: Any) -> None:
+    """Remember every message fetched for a topic whose offsets are committed
+    (acknowledging), until it is acknowledged."""
     handler = app.topics.on_message
+    acks_enabled_for = app.topics.acks_enabled_for
 
     async def on_message(message: Any) -> Any:
-        try:
-            return await handler(message)
-        except asyncio.CancelledError:
-            _dropped(app.consumer)[message.tp].add(message.offset)
-            raise
+        if acks_enabled_for(message.topic):
+            _unacked(app.consumer)[message.tp].add(message.offset)
+        return await handler(message)
 
     app.topics.on_message = on_message
     # The consumer takes the handler when it is made; made already, it is told.
@@ -85,3 +94,4 @@ def track_dropped(app: Any) -> None:
 def install() -> None:
     """Make Faust's commits wait for dropped messages (idempotent)."""
     Consumer._new_offset = _checked_new_offset
+    Consumer.ack = _checked_ack

@@ -1,4 +1,4 @@
-"""A commit never passes a message whose hand-over to the streams was cancelled."""
+"""A commit never passes a message fetched but never acknowledged."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ def test_faust_alone_commits_past_one_missing_head_offset():
     assert commits._original_new_offset(consumer(100, [101, 102, 103]), TP0) == 104
 
 
-def test_a_dropped_head_offset_holds_the_commit():
+def test_an_unacknowledged_head_offset_holds_the_commit():
     c = consumer(100, [101, 102, 103])
-    commits._dropped(c)[TP0].add(100)
+    commits._unacked(c)[TP0].add(100)
     assert commits._checked_new_offset(c, TP0) is None
     # Read again (after a rebalance or restart) and acknowledged: it goes on.
     c._acked[TP0].insert(0, 100)
@@ -43,12 +43,12 @@ def test_a_dropped_head_offset_holds_the_commit():
     c._committed_offset[TP0] = 104
     c._acked[TP0] = [104]
     assert commits._checked_new_offset(c, TP0) == 105
-    assert not commits._dropped(c)[TP0]  # forgotten once committed past
+    assert not commits._unacked(c)[TP0]  # forgotten once committed past
 
 
-def test_offsets_before_a_dropped_one_still_commit():
+def test_offsets_before_an_unacknowledged_one_still_commit():
     c = consumer(100, [100, 101])
-    commits._dropped(c)[TP0].add(102)
+    commits._unacked(c)[TP0].add(102)
     assert commits._checked_new_offset(c, TP0) == 102
 
 
@@ -57,21 +57,41 @@ def test_without_drops_faust_decides():
     assert commits._checked_new_offset(consumer(100, [105]), TP0) is None
 
 
-def test_a_cancelled_hand_over_is_remembered():
+def test_fetched_offsets_are_remembered_until_acknowledged():
     async def scenario():
         blocked = asyncio.Event()
 
         async def hand_over(message):
             await blocked.wait()  # a full stream buffer
 
-        app = SimpleNamespace(topics=SimpleNamespace(on_message=hand_over))
+        app = SimpleNamespace(topics=SimpleNamespace(
+            on_message=hand_over,
+            acks_enabled_for=lambda topic: topic == "clickstream",
+        ))
         app.consumer = SimpleNamespace()
-        commits.track_dropped(app)
-        message = SimpleNamespace(tp=TP0, offset=41)
-        task = asyncio.ensure_future(app.topics.on_message(message))
+        commits.track_fetched(app)
+        dropped = SimpleNamespace(tp=TP0, offset=41, topic="clickstream")
+        task = asyncio.ensure_future(app.topics.on_message(dropped))
         await asyncio.sleep(0)
-        task.cancel()
+        task.cancel()  # the flow is suspended: the message never reaches an agent
         await asyncio.gather(task, return_exceptions=True)
-        return commits._dropped(app.consumer)[TP0]
+        blocked.set()
+        handled = SimpleNamespace(tp=TP0, offset=42, topic="clickstream")
+        await app.topics.on_message(handled)
+        changelog = SimpleNamespace(tp=TP("users-changelog", 0), offset=7,
+                                    topic="users-changelog")
+        await app.topics.on_message(changelog)  # not acknowledged: not kept
+        return app.consumer, handled
 
-    assert asyncio.run(scenario()) == {41}
+    consumer, handled = asyncio.run(scenario())
+    assert dict(commits._unacked(consumer)) == {TP0: {41, 42}}
+    consumer._lifecycle_unacked[TP0].discard(handled.offset)  # as ack() does
+    assert commits._unacked(consumer)[TP0] == {41}
+
+
+def test_an_acknowledged_offset_is_forgotten(monkeypatch):
+    monkeypatch.setattr(commits, "_original_ack", lambda self, message: True)
+    c = SimpleNamespace()
+    commits._unacked(c)[TP0].update({5, 6})
+    assert commits._checked_ack(c, SimpleNamespace(tp=TP0, offset=5))
+    assert commits._unacked(c)[TP0] == {6}
