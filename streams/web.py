@@ -50,10 +50,9 @@ def register(
         if state is None:
             if app.rebalancing or app.in_recovery:
                 # The row may still be on its way from the changelog.
-                return view.json(
-                    {"error": f"user_id={user_id} not recovered yet (the worker "
-                              "is recovering its table); try again shortly"},
-                    status=503, headers={"Retry-After": "1"},
+                return unavailable(
+                    view, f"user_id={user_id} not recovered yet (the worker is "
+                    "recovering its table)",
                 )
             return view.json({"error": f"unknown user_id={user_id}"}, status=404)
         return view.json(user_view(state, pipeline.watermark.value_ms, pipeline))
@@ -68,12 +67,18 @@ def register(
                 # worker starts or the group rebalances.
                 app.router.key_store(table_name, user_id)
             except (KeyError, TypeError):
-                return self.json(
-                    {"error": "partition owners not known yet (starting or "
-                              "rebalancing); try again shortly"},
-                    status=503, headers={"Retry-After": "1"},
+                return unavailable(
+                    self, "partition owners not known yet (starting or rebalancing)"
                 )
             return await routed_user(self, request, user_id=user_id)
+
+
+def unavailable(view: View, why: str) -> Response:
+    """503 with Retry-After: the answer exists, just not on this worker yet."""
+    return view.json(
+        {"error": f"{why}; try again shortly"},
+        status=503, headers={"Retry-After": "1"},
+    )
 
 
 def users_owned(app: faust.App, users: faust.Table) -> int:
