@@ -1,6 +1,6 @@
 """Commits never pass a message Faust fetched but no agent acknowledged.
 
-Known defect, Faust side (faust-streaming 0.11): when the flow is suspended (the
+Known defect, Faust side (faust-streaming 0.15): when the flow is suspended (the
 worker stops, or a rebalance starts), Faust drops messages on their way to the
 agents: it clears the streams' queues, and it cancels a hand-over waiting for a
 full queue while its fetch loop goes on with the next messages, which can still
