@@ -37,15 +37,23 @@ def events(n_users: int = 40, per_user: int = 30, seed: int = 5):
 
 
 def children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (Linux /proc)."""
-    found = []
+    """Processes descended from ``pid`` (Linux /proc): the learner process and
+    the training processes, wherever they hang. Python's multiprocessing
+    resource tracker is left out: it is no worker of ours, and it exits on its
+    own only once its parent's pipe has closed, a moment after the parent."""
+    parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
+        if b"resource_tracker" not in cmdline:
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found.extend(sorted(frontier))
     return found
 
 
