@@ -64,7 +64,7 @@ PRESETS = {
         {"churn_horizon_s": 90 * DAY_S, "purchase_horizon_s": 90 * DAY_S,
          "session_gap_s": 3600.0, "grace_s": DAY_S, "alert_min_events": 2,
          "recommend_interval_s": 30 * DAY_S, "user_ttl_s": 365 * DAY_S,
-         "rescore_interval_s": 30 * DAY_S},
+         "rescore_interval_s": 30 * DAY_S, "learn_moments": "interval"},
         "the lifetimes package (lifetimes/datasets/CDNOW_master.txt) or "
         "Bruce Hardie's site",
     ),
@@ -75,7 +75,7 @@ PRESETS = {
         {"churn_horizon_s": 90 * DAY_S, "purchase_horizon_s": 90 * DAY_S,
          "session_gap_s": 3600.0, "grace_s": DAY_S, "alert_min_events": 5,
          "recommend_interval_s": 7 * DAY_S, "user_ttl_s": 800 * DAY_S,
-         "rescore_interval_s": 14 * DAY_S,
+         "rescore_interval_s": 14 * DAY_S, "learn_moments": "interval",
          # Postage, fees and adjustments are stock codes too (see SOURCE.md).
          "recommend_exclude": "POST,DOT,M,C2,D,S,B,PADS,CRUK,BANK CHARGES,"
                               "AMAZONFEE,ADJUST,ADJUST2,TEST001,TEST002"},

@@ -80,6 +80,7 @@ class UserPipeline:
         self._ttl_ms = int(settings.user_ttl_s * 1000)
         self._future_ms = int(settings.max_future_s * 1000)
         self._rescore_ms = int(settings.rescore_interval_s * 1000)
+        self._learn_moments = settings.learned_moments
         # A partition is also swept from its own stream each time its watermark
         # moves this far, so labels and silent users are handled at the same
         # event times whether the stream is live or replayed a million times
@@ -312,9 +313,14 @@ class UserPipeline:
     def _score(self, state: UserState, at_ms: int, moment: str) -> dict[str, float]:
         x = feature_values(state, at_ms)
         scores = self.scorer.score(x)
-        dropped = add_moment(state, at_ms, x)
-        if dropped:
-            self.counts["moments_dropped"] += dropped
+        if moment in self._learn_moments:
+            dropped = add_moment(state, at_ms, x)
+            if dropped:
+                self.counts["moments_dropped"] += dropped
+        else:
+            # Scored and published, not kept for a label; the next moment is
+            # still timed from this one.
+            state.last_moment_ms = at_ms
         state.last_scores = {
             "ts_ms": at_ms, CHURN: scores[CHURN], PURCHASE: scores[PURCHASE]
         }

@@ -17,6 +17,8 @@ DEFAULT_BROKER_PORT = 9092
 # Table stores the worker is tested with ("rocksdb" needs the rocksdb extra).
 STORE_SCHEMES = ("memory", "rocksdb")
 LEARNERS = ("process", "inline")
+# Kinds of scoring moment (streams/pipeline.py), in the order they come to a user.
+MOMENTS = ("activity", "session_end", "interval")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,13 @@ class Settings:
     # evicted, so the models also learn from, and alert on, users long gone quiet.
     # 0 turns it off.
     rescore_interval_s: float = 86400.0
+    # LIFECYCLE_LEARN_MOMENTS: comma-separated kinds of scoring moment whose
+    # examples the models learn from (activity, session_end, interval). Every
+    # moment is scored and published either way. Scores read at rest (a purchase
+    # log judged at a cut-off date) rank better when learned from interval moments
+    # only: moments taken at activity or a session's end are drawn by the very
+    # behaviour the labels measure (README "Learning").
+    learn_moments: str = "activity,session_end,interval"
     # LIFECYCLE_TRAIN_EXTRA_CPU_S: CPU seconds every network training burns on top
     # of its work. A fault-injection knob, 0 in production: it shows that a slow
     # training never stalls the stream, its timers or its group membership.
@@ -179,7 +188,9 @@ class Settings:
             )
         if not 0.0 < self.churn_rearm <= self.churn_threshold < 1.0:
             raise ConfigError(
-                "need 0 < LIFECYCLE_CHURN_REARM <= LIFECYCLE_CHURN_THRESHOLD < 1"
+                "need 0 < LIFECYCLE_CHURN_REARM <= LIFECYCLE_CHURN_THRESHOLD < 1, got "
+                f"LIFECYCLE_CHURN_REARM={self.churn_rearm} and "
+                f"LIFECYCLE_CHURN_THRESHOLD={self.churn_threshold}"
             )
         for name in ("grace_s", "session_gap_s", "churn_horizon_s",
                      "purchase_horizon_s", "sweep_interval_s", "dedup_window_s",
@@ -198,12 +209,29 @@ class Settings:
             )
         if self.rescore_interval_s < 0:
             raise ConfigError("LIFECYCLE_RESCORE_INTERVAL_S must be 0 (off) or more")
+        kinds = self.learned_moments
+        unknown = kinds - set(MOMENTS)
+        if not kinds or unknown:
+            raise ConfigError(
+                f"LIFECYCLE_LEARN_MOMENTS={self.learn_moments!r}: use one or more of "
+                f"{', '.join(MOMENTS)}, separated by commas"
+            )
+        if kinds == {"interval"} and not self.rescore_interval_s:
+            raise ConfigError(
+                "LIFECYCLE_LEARN_MOMENTS=interval needs LIFECYCLE_RESCORE_INTERVAL_S "
+                "above 0: with rescoring off there are no interval moments to learn from"
+            )
         longest_s = max(self.churn_horizon_s, self.purchase_horizon_s)
         if self.user_ttl_s <= longest_s + self.session_gap_s:
             raise ConfigError(
                 "LIFECYCLE_USER_TTL_S must exceed the longer horizon plus the "
                 "session gap, or users would be evicted before their labels resolve"
             )
+
+    @property
+    def learned_moments(self) -> frozenset[str]:
+        """The kinds of scoring moment the models learn from."""
+        return frozenset(k.strip() for k in self.learn_moments.split(",") if k.strip())
 
     @property
     def bootstrap(self) -> str:

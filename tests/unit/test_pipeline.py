@@ -167,3 +167,38 @@ def test_top_k_ranks_as_most_common_ties_included(k):
     for size in (0, 3, 40, 600):
         counts = {f"i{rng.randrange(10**6)}": rng.randint(1, 6) for _ in range(size)}
         assert _top_k(counts, k) == Counter(counts).most_common(k)
+
+
+def test_only_the_moments_named_in_the_settings_wait_for_labels():
+    settings = Settings(
+        grace_s=1.0, session_gap_s=600.0, churn_horizon_s=1800.0,
+        purchase_horizon_s=1800.0, rescore_interval_s=3600.0,
+        learn_moments="interval",
+    )
+    published, rows = [], {}
+    pipeline = UserPipeline(
+        settings, lambda t, k, v: published.append((t, k, v)),
+        lambda state: rows.__setitem__(state.user_id, state),
+    )
+
+    def send(user, ts_ms):
+        event = {"event_id": f"{user}-{ts_ms}", "user_id": user,
+                 "event_type": "view", "event_ts_ms": ts_ms}
+        rows[user] = pipeline.on_event(event, 0, rows.get(user))
+
+    send("quiet", T0)
+    assert rows["quiet"].pending == []
+    send("busy", T0 + 210 * MIN_MS)
+    pipeline.sweep(0, rows.get)
+
+    # Every moment is still scored and published, at the same times as when all
+    # are learned from (see the test above); only the interval moments wait.
+    moments = [
+        v["moment"] for v in of(published, topics.USER_SCORES)
+        if v["user_id"] == "quiet"
+    ]
+    assert moments == ["activity", "session_end", "interval", "interval"]
+    # The sweep caught up through both horizons: the two interval moments were
+    # learned from, the activity and session-end moments never waited.
+    assert pipeline.counts["labels_churn"] == 2
+    assert pipeline.counts["labels_purchase"] == 2

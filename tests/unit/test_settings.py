@@ -39,3 +39,21 @@ def test_the_learner_setting_is_checked():
     with pytest.raises(ConfigError, match="LIFECYCLE_SNAPSHOT_S"):
         Settings(snapshot_s=0).validate()
     assert Settings.from_env({"LIFECYCLE_LEARNER": "inline"}).learner == "inline"
+
+
+def test_the_moments_learned_from_are_checked():
+    assert Settings().learned_moments == {"activity", "session_end", "interval"}
+    assert Settings.from_env(
+        {"LIFECYCLE_LEARN_MOMENTS": " interval, session_end "}
+    ).learned_moments == {"interval", "session_end"}
+    with pytest.raises(ConfigError, match="LIFECYCLE_LEARN_MOMENTS='visit'"):
+        Settings.from_env({"LIFECYCLE_LEARN_MOMENTS": "visit"})
+    with pytest.raises(ConfigError, match="LIFECYCLE_LEARN_MOMENTS=','"):
+        Settings(learn_moments=",").validate()
+    with pytest.raises(ConfigError, match="RESCORE_INTERVAL_S above 0"):
+        Settings(learn_moments="interval", rescore_interval_s=0).validate()
+
+
+def test_a_bad_churn_threshold_is_echoed():
+    with pytest.raises(ConfigError, match="LIFECYCLE_CHURN_THRESHOLD=1.5"):
+        Settings.from_env({"LIFECYCLE_CHURN_THRESHOLD": "1.5"})
