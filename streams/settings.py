@@ -219,7 +219,7 @@ class Settings:
         if kinds == {"interval"} and not self.rescore_interval_s:
             raise ConfigError(
                 "LIFECYCLE_LEARN_MOMENTS=interval needs LIFECYCLE_RESCORE_INTERVAL_S "
-                "above 0: with rescoring off there are no interval moments to learn from"
+                "above 0: with rescoring off no interval moment comes"
             )
         longest_s = max(self.churn_horizon_s, self.purchase_horizon_s)
         if self.user_ttl_s <= longest_s + self.session_gap_s:
