@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -26,10 +27,12 @@ def ensure_topics(
     """
     names = list(dict.fromkeys(names))
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, client_id="replay-admin",
-            request_timeout_ms=ADMIN_TIMEOUT_MS, bootstrap_timeout_ms=ADMIN_TIMEOUT_MS,
-        )
+        with bootstrap_quietly(bootstrap):
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap, client_id="replay-admin",
+                request_timeout_ms=ADMIN_TIMEOUT_MS,
+                bootstrap_timeout_ms=ADMIN_TIMEOUT_MS,
+            )
     except KafkaError as exc:
         raise unreachable(bootstrap, exc) from None
 
@@ -79,6 +82,27 @@ def _create_topics(
                 f"cannot create topic {topic['name']}: {error.__name__}: "
                 f"{topic.get('error_message') or ''}"
             )
+
+
+@contextmanager
+def bootstrap_quietly(bootstrap: str) -> Iterator[None]:
+    """While a kafka-python client bootstraps, keep its retry logs down.
+
+    It logs two or three lines for every refused connection attempt, about 20
+    before it gives up; the caller's single "cannot reach Kafka" error says it
+    all. Once connected, kafka-python logs as usual.
+    """
+    client_log = logging.getLogger("kafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    logger.info(
+        "connecting to Kafka bootstrap=%s timeout_s=%.0f",
+        bootstrap, ADMIN_TIMEOUT_MS / 1000,
+    )
+    try:
+        yield
+    finally:
+        client_log.setLevel(level)
 
 
 def unreachable(bootstrap: str, exc: KafkaError) -> BrokerError:

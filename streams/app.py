@@ -29,6 +29,7 @@ from models.features import UserState
 from models.learner import LearnerClient
 from models.scoring import Scorer, ScorerConfig
 from streams import codecs, commits, compat, recovery, topics
+from streams.alert_watch import AlertFeed
 from streams.delivery import Deliveries, hand_over
 from streams.errors import InvalidEvent
 from streams.events import parse_event
@@ -499,7 +500,22 @@ def create_app(settings: Settings) -> faust.App:
             )
             sent.add_done_callback(_report_failed_tick)
 
+    feed = AlertFeed(settings.bootstrap)
+
+    @app.task
+    async def follow_alerts() -> None:
+        # The live alert page's feed. It only reads a public topic: a failure
+        # is logged and retried, never allowed near the stream's own work.
+        while True:
+            try:
+                await feed.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.warning("alert feed failed, retrying in 5 s error=%r", exc)
+            await asyncio.sleep(5.0)
+
     from streams import web
 
-    web.register(app, users, pipeline, received)
+    web.register(app, users, pipeline, received, feed)
     return app

@@ -48,7 +48,7 @@ def run_broker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from streams import demo, worker
+    from streams import alert_watch, demo, worker
     from streams.bench import command as bench
     from streams.evaluate import command as evaluate
     from streams.replay import command as replay
@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_arguments(bench_p)
     bench_p.set_defaults(run=bench.run)
+
+    alerts_p = sub.add_parser(
+        "alerts", help="follow the churn-alert stream in the terminal"
+    )
+    alert_watch.add_arguments(alerts_p)
+    alerts_p.set_defaults(run=alert_watch.run)
 
     evaluate_p = sub.add_parser(
         "evaluate", help="own broker and worker; streaming scores beside baselines"

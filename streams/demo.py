@@ -47,6 +47,8 @@ class DatasetPreset:
     speed: float
     overrides: dict[str, Any]
     obtain: str
+    # False for a log without item ids (CDNOW): nothing to recommend from.
+    items: bool = True
 
 
 DAY_S = 86_400.0
@@ -66,7 +68,7 @@ PRESETS = {
          "recommend_interval_s": 30 * DAY_S, "user_ttl_s": 365 * DAY_S,
          "rescore_interval_s": 30 * DAY_S, "learn_moments": "interval"},
         "the lifetimes package (lifetimes/datasets/CDNOW_master.txt) or "
-        "Bruce Hardie's site",
+        "Bruce Hardie's site", items=False,
     ),
     # Two years of a UK shop: horizons of a quarter.
     "online-retail": DatasetPreset(
@@ -263,6 +265,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             summary = build_summary(
                 args.dataset, result, stats, watch.counts, elapsed_s
             )
+            if not PRESETS[args.dataset].items:
+                summary["recommendations_note"] = (
+                    f"{args.dataset} has no item ids: nothing to recommend from"
+                )
         finally:
             watch.stop.set()
     print_summary(summary, args.json)
@@ -348,6 +354,8 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
                 "users_tracked", "users_evicted", "scores", "alerts",
                 "recommendations", "seconds", "events_per_s"):
         print(f"  {key:<16} {summary[key]}")
+        if key == "recommendations" and "recommendations_note" in summary:
+            print(f"  {'':<16} ({summary['recommendations_note']})")
     print("  rejected")
     for reason, count in sorted(summary["rejected"].items()) or [("none", 0)]:
         print(f"    {reason:<24} {count}")

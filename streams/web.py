@@ -1,4 +1,5 @@
-"""The worker's HTTP views: counters for operators, one user's state, the models."""
+"""The worker's HTTP views: counters for operators, one user's state, the models,
+and a live page of the churn-alert stream."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from faust.stores.memory import Store as MemoryStore
 from faust.web import Request, Response, View
 
 from models.features import FEATURE_NAMES, UserState, feature_values
+from streams.alert_watch import AlertFeed
 from streams.pipeline import UserPipeline
 
 
@@ -18,6 +20,7 @@ def register(
     users: faust.Table,
     pipeline: UserPipeline,
     received: Counter[str],
+    feed: AlertFeed,
 ) -> None:
     """Attach the views to the app."""
 
@@ -71,6 +74,82 @@ def register(
                     self, "partition owners not known yet (starting or rebalancing)"
                 )
             return await routed_user(self, request, user_id=user_id)
+
+
+    @app.page("/alerts/")
+    class Alerts(View):
+        async def get(self, request: Request) -> Response:
+            return self.html(ALERTS_PAGE)
+
+    @app.page("/alerts/recent/")
+    class RecentAlerts(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                after = int(request.query.get("after", "0"))
+            except ValueError:
+                return self.json({"error": "after must be a whole number"},
+                                 status=400)
+            return self.json(feed.since(after))
+
+
+# The live page: polls /alerts/recent/ every 2 s and puts new alerts on top. Plain
+# HTML and script, no assets to serve, so it works from any worker.
+ALERTS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>lifecycle: churn alerts</title>
+<style>
+body { font: 14px system-ui, sans-serif; margin: 1.5em; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #ddd; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+tr.new { background: #fff3c4; }
+#status { color: #555; }
+</style></head><body>
+<h1>Churn alerts</h1>
+<p id="status">connecting...</p>
+<table><thead><tr><th>event time (UTC)</th><th>user</th><th>churn risk</th>
+<th>inactive</th><th>events</th><th>purchases</th><th>spent</th><th>alert id</th>
+</tr></thead><tbody id="rows"></tbody></table>
+<script>
+let after = 0, shown = 0;
+const rows = document.getElementById("rows");
+const status = document.getElementById("status");
+function cell(text, numeric) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (numeric) td.className = "n";
+  return td;
+}
+async function poll() {
+  try {
+    const answer = await fetch("/alerts/recent/?after=" + after);
+    const body = await answer.json();
+    for (const tr of rows.querySelectorAll("tr.new")) tr.className = "";
+    for (const a of body.alerts) {
+      const tr = document.createElement("tr");
+      tr.className = "new";
+      tr.append(
+        cell(new Date(a.alert_ts_ms).toISOString().replace(".000Z", "Z")),
+        cell(a.user_id), cell(a.churn_risk.toFixed(3), true),
+        cell((a.inactive_s / 3600).toFixed(1) + " h", true),
+        cell(a.n_events ?? "", true), cell(a.purchases ?? "", true),
+        cell(a.monetary_total ?? "", true), cell(a.alert_id));
+      rows.prepend(tr);
+      shown += 1;
+    }
+    while (rows.children.length > 500) rows.lastChild.remove();
+    after = body.seq;
+    status.textContent = (body.following ? "following" : "starting") +
+      " churn-alerts: " + shown + " shown since this page opened" +
+      (body.not_alerts ? ", " + body.not_alerts + " non-alert messages" : "") +
+      ". Updated " + new Date().toLocaleTimeString() + ".";
+  } catch (err) {
+    status.textContent = "worker not answering (" + err + "); retrying";
+  }
+  setTimeout(poll, 2000);
+}
+poll();
+</script></body></html>
+"""
 
 
 def unavailable(view: View, why: str) -> Response:

@@ -101,6 +101,9 @@ def test_replay_fails_loudly_when_the_broker_is_unreachable(tmp_path, shared_dat
     said = [line for line in done.stderr.splitlines() if "cannot reach Kafka" in line]
     assert len(said) == 1, done.stderr[-2000:]
     assert said[0].count("KafkaTimeoutError") <= 1
+    # And nothing else: not the client library's line per refused attempt.
+    assert len(done.stderr.splitlines()) <= 3, done.stderr[-2000:]
+    assert "ECONNREFUSED" not in done.stderr
 
 
 def test_demo_runs_a_real_dataset_end_to_end(tmp_path, shared_data):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
+import urllib.request
 
 import orjson
 import pytest
 
-from tests.integration.conftest import produce, read_json, wait_for
+from tests.integration.conftest import REPO, produce, read_json, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -126,6 +130,51 @@ def test_good_bad_and_duplicate_events_land_where_they_belong(kafka, start_worke
     alerted = {a["user_id"] for a in read_json(kafka, "churn-alerts")}
     assert alerted.isdisjoint({"42", "nokey"})
     assert "q" in alerted
+    _watchers_show_the_alerts(kafka, worker, alerted)
+
+
+def _watchers_show_the_alerts(kafka, worker, alerted):
+    """On-call tools: `lifecycle alerts` and the worker's live page, both reading
+    the topic, both skipping a message that is not an alert."""
+    produce(kafka, "churn-alerts", [(b"x", b"not an alert")])
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "alerts", "--from-beginning",
+         "--json", "--until-idle", "3"],
+        env={**os.environ, "KAFKA_BOOTSTRAP": kafka}, cwd=REPO,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    shown = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert {a["user_id"] for a in shown} == alerted
+    assert "skipped a message that is not an alert" in done.stderr
+    assert "not_alerts=1" in done.stderr
+
+    # The same, as text, for the alert of "q" only, stopping at the first.
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "alerts", "--from-beginning",
+         "--limit", "1", "--min-risk", "0"],
+        env={**os.environ, "KAFKA_BOOTSTRAP": kafka}, cwd=REPO,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(done.stdout.splitlines()) == 1
+    assert " ALERT user=" in done.stdout and "churn_risk=" in done.stdout
+
+    feed = wait_for(
+        lambda: _feed_with(worker.get("/alerts/recent/"), len(alerted)),
+        30, "the live alert feed", worker,
+    )
+    assert {a["user_id"] for a in feed["alerts"]} == alerted
+    assert feed["not_alerts"] == 1 and feed["following"]
+    # Asked for what came after the newest it has seen, a page gets nothing.
+    assert worker.get(f"/alerts/recent/?after={feed['seq']}")["alerts"] == []
+    url = f"http://127.0.0.1:{worker.web_port}/alerts/"
+    with urllib.request.urlopen(url, timeout=5) as page:
+        assert "/alerts/recent/" in page.read().decode()
+
+
+def _feed_with(feed, n):
+    return feed if len(feed["alerts"]) >= n and feed["not_alerts"] >= 1 else None
 
 
 def _at_least(items, n):

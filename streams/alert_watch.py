@@ -1,0 +1,247 @@
+"""Watching the churn-alert stream: a terminal follower and the worker's live feed.
+
+Both read ``churn-alerts`` itself, every partition and without a consumer group,
+so they show what downstream services receive, whichever worker raised an alert,
+and never move a group's offsets. A message that is not a valid alert is counted
+and reported, never fatal: the topic is a public contract, and a watcher must not
+die on somebody else's bad write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+
+from streams import topics
+from streams.errors import LifecycleError
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Alerts the worker's live page keeps, newest last.
+FEED_KEEP = 200
+# Fields a message must carry to be shown as an alert (docs/topics.md).
+REQUIRED = ("alert_id", "user_id", "alert_ts_ms", "churn_risk", "inactive_s")
+
+
+def parse_alert(raw: bytes | None) -> dict[str, Any] | None:
+    """The alert in a message value, or None if it is not one."""
+    try:
+        body = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(body, dict) or any(k not in body for k in REQUIRED):
+        return None
+    return body
+
+
+def format_alert(alert: dict[str, Any]) -> str:
+    """One line for a terminal: event time, who, how risky, how long silent."""
+    at = datetime.fromtimestamp(alert["alert_ts_ms"] / 1000, UTC)
+    fields = [
+        at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ALERT",
+        f"user={alert['user_id']}",
+        f"churn_risk={alert['churn_risk']:.3f}",
+        f"inactive={alert['inactive_s'] / 3600:.1f}h",
+    ]
+    for key, name in (("n_events", "events"), ("purchases", "purchases"),
+                      ("monetary_total", "spent"), ("episode", "episode")):
+        if key in alert:
+            fields.append(f"{name}={alert[key]}")
+    fields.append(f"alert_id={alert['alert_id']}")
+    return " ".join(fields)
+
+
+@dataclass
+class Follow:
+    """What ``lifecycle alerts`` does: print alerts as they arrive."""
+
+    bootstrap: str
+    from_beginning: bool = False
+    min_risk: float = 0.0
+    limit: int | None = None
+    until_idle_s: float | None = None
+    as_json: bool = False
+    out: IO[str] = sys.stdout
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def run(self) -> int:
+        from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
+
+        from streams.admin import bootstrap_quietly, unreachable
+
+        try:
+            with bootstrap_quietly(self.bootstrap):
+                consumer = KafkaConsumer(
+                    topics.CHURN_ALERTS, bootstrap_servers=self.bootstrap,
+                    group_id=None, enable_auto_commit=False,
+                    auto_offset_reset="earliest" if self.from_beginning else "latest",
+                    consumer_timeout_ms=500,
+                )
+        except KafkaError as exc:
+            raise unreachable(self.bootstrap, exc) from None
+        log.info(
+            "following topic=%s from=%s min_risk=%s", topics.CHURN_ALERTS,
+            "beginning" if self.from_beginning else "now", self.min_risk,
+        )
+        last_s = time.monotonic()
+        try:
+            while True:
+                for message in consumer:
+                    last_s = time.monotonic()
+                    if self._take(message.value):
+                        return 0
+                if (
+                    self.until_idle_s is not None
+                    and time.monotonic() - last_s >= self.until_idle_s
+                ):
+                    return 0
+        finally:
+            consumer.close()
+            log.info(
+                "stopped shown=%d below_min_risk=%d not_alerts=%d",
+                self.counts["shown"], self.counts["below_min_risk"],
+                self.counts["not_alerts"],
+            )
+
+    def _take(self, raw: bytes | None) -> bool:
+        """Show one message; True once the limit is reached."""
+        alert = parse_alert(raw)
+        if alert is None:
+            self.counts["not_alerts"] += 1
+            log.warning(
+                "skipped a message that is not an alert topic=%s bytes=%d",
+                topics.CHURN_ALERTS, len(raw or b""),
+            )
+            return False
+        if alert["churn_risk"] < self.min_risk:
+            self.counts["below_min_risk"] += 1
+            return False
+        self.counts["shown"] += 1
+        line = orjson.dumps(alert).decode() if self.as_json else format_alert(alert)
+        print(line, file=self.out, flush=True)
+        return self.limit is not None and self.counts["shown"] >= self.limit
+
+
+class AlertFeed:
+    """The newest alerts of the whole topic, for the worker's live page.
+
+    A task of the worker reads ``churn-alerts`` from FEED_KEEP messages before
+    each partition's end, then follows it. Each alert gets a sequence number,
+    so a page asks only for what it has not seen.
+    """
+
+    def __init__(self, bootstrap: str, keep: int = FEED_KEEP) -> None:
+        self.bootstrap = bootstrap
+        self.alerts: deque[tuple[int, dict[str, Any]]] = deque(maxlen=keep)
+        self.seq = 0
+        self.not_alerts = 0
+        self.following = False
+
+    def add(self, raw: bytes | None) -> None:
+        alert = parse_alert(raw)
+        if alert is None:
+            self.not_alerts += 1
+            return
+        self.seq += 1
+        self.alerts.append((self.seq, alert))
+
+    def since(self, after: int) -> dict[str, Any]:
+        """Alerts numbered above ``after``, oldest first, and where the feed is."""
+        return {
+            "following": self.following,
+            "seq": self.seq,
+            "not_alerts": self.not_alerts,
+            "alerts": [
+                {"seq": seq, **alert} for seq, alert in self.alerts if seq > after
+            ],
+        }
+
+    async def run(self) -> None:
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.structs import TopicPartition
+
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None,
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            partitions = None
+            while not partitions:
+                partitions = consumer.partitions_for_topic(topics.CHURN_ALERTS)
+                if not partitions:
+                    await consumer.topics()  # refreshes the metadata
+                    await asyncio.sleep(1.0)
+            tps = [TopicPartition(topics.CHURN_ALERTS, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            starts = await consumer.beginning_offsets(tps)
+            ends = await consumer.end_offsets(tps)
+            for tp in tps:
+                consumer.seek(tp, max(starts[tp], ends[tp] - self.alerts.maxlen))
+            self.following = True
+            log.info("alert feed following topic=%s partitions=%d",
+                     topics.CHURN_ALERTS, len(tps))
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000)
+                # Interleave partitions by event time, as one stream would show.
+                records = [r for batch in batches.values() for r in batch]
+                for record in sorted(records, key=lambda r: r.timestamp):
+                    self.add(record.value)
+        finally:
+            self.following = False
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from-beginning", action="store_true",
+        help="show every alert the topic holds first (default: new ones only)",
+    )
+    parser.add_argument(
+        "--min-risk", type=float, default=0.0,
+        help="show only alerts with churn_risk at or above this (0 to 1)",
+    )
+    parser.add_argument(
+        "--limit", type=int, help="stop after showing this many alerts",
+    )
+    parser.add_argument(
+        "--until-idle", type=float, metavar="S",
+        help="stop once no alert has come for S seconds (default: follow until "
+        "Ctrl-C)",
+    )
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print each alert as its JSON message, one per line",
+    )
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if not 0.0 <= args.min_risk <= 1.0:
+        raise LifecycleError(f"--min-risk={args.min_risk}: use a number from 0 to 1")
+    if args.limit is not None and args.limit < 1:
+        raise LifecycleError(f"--limit={args.limit}: use 1 or more")
+    if args.until_idle is not None and args.until_idle <= 0:
+        raise LifecycleError(f"--until-idle={args.until_idle}: use a positive number")
+    follow = Follow(
+        settings.bootstrap, from_beginning=args.from_beginning,
+        min_risk=args.min_risk, limit=args.limit, until_idle_s=args.until_idle,
+        as_json=args.json,
+    )
+    try:
+        return follow.run()
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a follow ends

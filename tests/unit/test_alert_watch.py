@@ -1,0 +1,52 @@
+import io
+
+import orjson
+import pytest
+
+from streams.alert_watch import AlertFeed, Follow, format_alert, parse_alert
+
+ALERT = {
+    "schema_version": 1, "alert_id": "u7:2", "user_id": "u7", "episode": 2,
+    "alert_ts_ms": 1_511_661_600_000, "churn_risk": 0.8123, "inactive_s": 5400.0,
+    "n_events": 12, "purchases": 1, "monetary_total": 45.5,
+}
+
+
+@pytest.mark.parametrize("raw", [
+    None, b"", b"not json", b"[1, 2]", orjson.dumps({"user_id": "u7"}),
+])
+def test_what_is_not_an_alert_is_recognised(raw):
+    assert parse_alert(raw) is None
+
+
+def test_an_alert_is_one_readable_line():
+    assert format_alert(parse_alert(orjson.dumps(ALERT))) == (
+        "2017-11-26T02:00:00Z ALERT user=u7 churn_risk=0.812 inactive=1.5h "
+        "events=12 purchases=1 spent=45.5 episode=2 alert_id=u7:2"
+    )
+
+
+def test_the_follower_filters_counts_and_stops_at_its_limit():
+    out = io.StringIO()
+    follow = Follow("unused", min_risk=0.5, limit=2, as_json=True, out=out)
+    low = {**ALERT, "alert_id": "u8:1", "churn_risk": 0.2}
+    assert not follow._take(orjson.dumps(low))
+    assert not follow._take(b"garbage")
+    assert not follow._take(orjson.dumps(ALERT))
+    assert follow._take(orjson.dumps({**ALERT, "alert_id": "u7:3"}))
+    assert [orjson.loads(line)["alert_id"] for line in out.getvalue().splitlines()] \
+        == ["u7:2", "u7:3"]
+    assert follow.counts == {"shown": 2, "below_min_risk": 1, "not_alerts": 1}
+
+
+def test_the_feed_keeps_the_newest_and_answers_what_came_after():
+    feed = AlertFeed("unused", keep=3)
+    for i in range(5):
+        feed.add(orjson.dumps({**ALERT, "alert_id": f"u{i}:1"}))
+    feed.add(b"garbage")
+    answer = feed.since(0)
+    assert [a["alert_id"] for a in answer["alerts"]] == ["u2:1", "u3:1", "u4:1"]
+    assert [a["seq"] for a in answer["alerts"]] == [3, 4, 5]
+    assert answer["seq"] == 5 and answer["not_alerts"] == 1
+    assert [a["seq"] for a in feed.since(4)["alerts"]] == [5]
+    assert feed.since(5)["alerts"] == []
