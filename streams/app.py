@@ -33,6 +33,7 @@ from streams.alert_watch import AlertFeed
 from streams.delivery import Deliveries, hand_over
 from streams.errors import InvalidEvent
 from streams.events import parse_event
+from streams.paused import PausedWatch
 from streams.pipeline import UserPipeline
 from streams.rekey import SourceMessage, source_headers
 from streams.settings import Settings
@@ -476,11 +477,14 @@ def create_app(settings: Settings) -> faust.App:
             handled_to.pop(tp.partition, None)
 
     owned_before: set[int] = set()
+    paused = PausedWatch({topics.CLICKSTREAM, rekeyed_name})
 
     @app.timer(interval=settings.sweep_interval_s)
     async def send_ticks() -> None:
         if app.rebalancing or app.in_recovery:
+            paused.reset()
             return
+        paused.check(app.consumer._paused_partitions, app.consumer.assignment())
         owned = {
             tp.partition
             for tp in app.assignor.assigned_actives()

@@ -33,6 +33,7 @@ def register(
             body["users_local"] = users_owned(app, users)
             # Unchanged while the worker keeps its place in the consumer group.
             body["consumer_generation"] = app.consumer_generation_id
+            body["partitions"] = partitions_view(app)
             return self.json(body)
 
     @app.page("/models/")
@@ -158,6 +159,25 @@ def unavailable(view: View, why: str) -> Response:
         {"error": f"{why}; try again shortly"},
         status=503, headers={"Retry-After": "1"},
     )
+
+
+def partitions_view(app: faust.App) -> dict[str, Any]:
+    """What the consumer is assigned, by topic, and which of those it has paused.
+
+    A stream partition assigned and paused outside a recovery is not being read;
+    this is where an operator sees it.
+    """
+    consumer = app.consumer
+    by_topic: dict[str, list[int]] = {}
+    for tp in sorted(consumer.assignment()):
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    paused: dict[str, list[int]] = {}
+    for tp in sorted(consumer._paused_partitions):
+        paused.setdefault(tp.topic, []).append(tp.partition)
+    return {
+        "assigned": by_topic, "paused": paused,
+        "in_recovery": bool(app.in_recovery), "rebalancing": bool(app.rebalancing),
+    }
 
 
 def users_owned(app: faust.App, users: faust.Table) -> int:

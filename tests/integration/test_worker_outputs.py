@@ -92,6 +92,11 @@ def test_good_bad_and_duplicate_events_land_where_they_belong(kafka, start_worke
                      "events applied", worker)
     assert stats["counts"]["duplicates"] == 1
     assert stats["rejected"] == {reason: 1 for reason in BAD}
+    # One worker: every stream partition is its own, and none is left paused.
+    parts = stats["partitions"]
+    assert parts["assigned"]["clickstream"] == [0, 1, 2, 3]
+    assert not any(t in parts["paused"] for t in parts["assigned"] if
+                   not t.endswith("-changelog"))
     s_user = worker.get("/users/s/")
     assert s_user["n_events"] == 2
     assert s_user["first_ts_ms"] == s_user["last_ts_ms"] == T0_S * 1000
