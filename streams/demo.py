@@ -241,7 +241,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(
                 f"demo dataset={args.dataset} file={path} speed={speed or 'max'} "
                 f"bootstrap={settings.bootstrap} web={stack.web_url}/stats/ "
-                f"logs={workdir}",
+                f"alerts_page={stack.web_url}/alerts/ logs={workdir}",
                 file=live, flush=True,
             )
 
