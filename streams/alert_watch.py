@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import sys
 import time
 from collections import Counter, deque
@@ -30,17 +31,49 @@ log = logging.getLogger(__name__)
 
 # Alerts the worker's live page keeps, newest last.
 FEED_KEEP = 200
-# Fields a message must carry to be shown as an alert (docs/topics.md).
-REQUIRED = ("alert_id", "user_id", "alert_ts_ms", "churn_risk", "inactive_s")
+# Event times an alert may carry: 1970 to 2100, epoch ms (docs/topics.md).
+MAX_TS_MS = 4_102_444_800_000
+
+
+def _number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def parse_alert(raw: bytes | None) -> dict[str, Any] | None:
-    """The alert in a message value, or None if it is not one."""
+    """The alert in a message value, or None if it is not one.
+
+    Not an alert: anything but a JSON object whose required fields have the
+    types and ranges of docs/topics.md (ids strings, ``alert_ts_ms`` a whole
+    number of ms from 1970 to 2100, ``churn_risk`` from 0 to 1, ``inactive_s`` a
+    number from 0), or whose optional counts and money are of the wrong type.
+    A watcher shows only what it can show right.
+    """
     try:
         body = orjson.loads(raw or b"")
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(body, dict) or any(k not in body for k in REQUIRED):
+    if not isinstance(body, dict):
+        return None
+    ts, risk, inactive = (body.get(k) for k in ("alert_ts_ms", "churn_risk",
+                                                 "inactive_s"))
+    if not (
+        isinstance(body.get("alert_id"), str) and isinstance(body.get("user_id"), str)
+        and _whole(ts) and 0 <= ts <= MAX_TS_MS
+        and _number(risk) and 0.0 <= risk <= 1.0
+        and _number(inactive) and inactive >= 0.0
+    ):
+        return None
+    for key in ("n_events", "purchases", "episode"):
+        if key in body and not _whole(body[key]):
+            return None
+    if "monetary_total" in body and not _number(body["monetary_total"]):
         return None
     return body
 
@@ -80,7 +113,7 @@ class Follow:
         from kafka import KafkaConsumer
         from kafka.errors import KafkaError
 
-        from streams.admin import bootstrap_quietly, unreachable
+        from streams.admin import ADMIN_TIMEOUT_MS, bootstrap_quietly, unreachable
 
         try:
             with bootstrap_quietly(self.bootstrap):
@@ -88,7 +121,7 @@ class Follow:
                     topics.CHURN_ALERTS, bootstrap_servers=self.bootstrap,
                     group_id=None, enable_auto_commit=False,
                     auto_offset_reset="earliest" if self.from_beginning else "latest",
-                    consumer_timeout_ms=500,
+                    consumer_timeout_ms=500, bootstrap_timeout_ms=ADMIN_TIMEOUT_MS,
                 )
         except KafkaError as exc:
             raise unreachable(self.bootstrap, exc) from None

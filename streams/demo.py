@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,7 +25,7 @@ import orjson
 
 from streams import topics
 from streams.errors import LifecycleError
-from streams.settings import Settings
+from streams.settings import Settings, env_name
 
 # Re-exported: the bench and older callers import them from here.
 from streams.stack import (  # noqa: F401
@@ -212,6 +214,28 @@ def format_output(topic: str, body: dict[str, Any]) -> str:
     return f"REC   user={body['user_id']} items={items}"
 
 
+def preset_overrides(
+    preset: DatasetPreset, environ: Mapping[str, str], out: Any
+) -> dict[str, Any]:
+    """The preset's settings, less those the user set in the environment.
+
+    A setting the user chose wins over the dataset's default, and the demo says
+    which ones it kept, so nobody wonders why a variable seemed ignored.
+    """
+    overrides, kept = {}, []
+    for name, value in preset.overrides.items():
+        if environ.get(env_name(name)):
+            kept.append(f"{env_name(name)}={environ[env_name(name)]}")
+        else:
+            overrides[name] = value
+    if kept:
+        print(
+            f"demo keeps your settings over the {preset.fmt} preset: "
+            + " ".join(kept), file=out, flush=True,
+        )
+    return overrides
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.replay.command import parse_speed, replay_file
 
@@ -230,7 +254,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     # With --json, stdout carries the summary only; the live view goes to stderr.
     live = sys.stderr if args.json else sys.stdout
-    with local_stack(settings, preset.overrides, workdir) as stack:
+    overrides = preset_overrides(preset, os.environ, live)
+    with local_stack(settings, overrides, workdir) as stack:
         settings = stack.settings
         watch = OutputWatch(settings.bootstrap, args.show, live)
         watcher = threading.Thread(

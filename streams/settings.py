@@ -171,6 +171,15 @@ class Settings:
                      "learner_backlog"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{env_name(name)} must be at least 1")
+        if self.kafka_bootstrap:
+            for server in self.kafka_bootstrap.split(","):
+                host, _, port = server.strip().rpartition(":")
+                if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                    raise ConfigError(
+                        f"KAFKA_BOOTSTRAP={self.kafka_bootstrap!r}: give host:port "
+                        "pairs separated by commas, each port a number from 1 to "
+                        "65535"
+                    )
         if not 1 <= self.web_port <= 65535:
             raise ConfigError("LIFECYCLE_WEB_PORT must be a port number, 1 to 65535")
         if self.session_timeout_s <= 0 or self.rebalance_timeout_s <= 0:
@@ -231,7 +240,9 @@ class Settings:
     @property
     def learned_moments(self) -> frozenset[str]:
         """The kinds of scoring moment the models learn from."""
-        return frozenset(k.strip() for k in self.learn_moments.split(",") if k.strip())
+        return frozenset(
+            k.strip().lower() for k in self.learn_moments.split(",") if k.strip()
+        )
 
     @property
     def bootstrap(self) -> str:

@@ -124,21 +124,26 @@ async function poll() {
   try {
     const answer = await fetch("/alerts/recent/?after=" + after);
     const body = await answer.json();
+    // Taken first: an alert this page cannot draw is skipped, never asked again.
+    after = body.seq;
     for (const tr of rows.querySelectorAll("tr.new")) tr.className = "";
     for (const a of body.alerts) {
-      const tr = document.createElement("tr");
-      tr.className = "new";
-      tr.append(
-        cell(new Date(a.alert_ts_ms).toISOString().replace(".000Z", "Z")),
-        cell(a.user_id), cell(a.churn_risk.toFixed(3), true),
-        cell((a.inactive_s / 3600).toFixed(1) + " h", true),
-        cell(a.n_events ?? "", true), cell(a.purchases ?? "", true),
-        cell(a.monetary_total ?? "", true), cell(a.alert_id));
-      rows.prepend(tr);
-      shown += 1;
+      try {
+        const tr = document.createElement("tr");
+        tr.className = "new";
+        tr.append(
+          cell(new Date(a.alert_ts_ms).toISOString().replace(".000Z", "Z")),
+          cell(a.user_id), cell(a.churn_risk.toFixed(3), true),
+          cell((a.inactive_s / 3600).toFixed(1) + " h", true),
+          cell(a.n_events ?? "", true), cell(a.purchases ?? "", true),
+          cell(a.monetary_total ?? "", true), cell(a.alert_id));
+        rows.prepend(tr);
+        shown += 1;
+      } catch (err) {
+        console.warn("alert not shown", a, err);
+      }
     }
     while (rows.children.length > 500) rows.lastChild.remove();
-    after = body.seq;
     status.textContent = (body.following ? "following" : "starting") +
       " churn-alerts: " + shown + " shown since this page opened" +
       (body.not_alerts ? ", " + body.not_alerts + " non-alert messages" : "") +

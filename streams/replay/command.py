@@ -163,7 +163,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(format_summary(result))
     if result.failed:
         return EXIT_SEND_FAILED
-    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if (
+        not args.copy_from and result.rows and not result.sent
+        and "outside_time_range" not in result.skipped
+    ):
+        # Every row refused by the reader: most likely the wrong --format.
+        reasons = ", ".join(f"{k}={v}" for k, v in result.skipped.most_common(3))
+        print(
+            f"lifecycle replay: error: none of the {result.rows} rows of "
+            f"{result.source} could be read as format {result.fmt} ({reasons}); "
+            "check --format, --map and --type-map",
+            file=sys.stderr,
+        )
+        return EXIT_CANNOT_RUN
+    return EXIT_OK
 
 
 # Formats whose files are not in event-time order. Replayed unsorted, a consumer
@@ -339,6 +354,10 @@ def parse_time_bound(text: str) -> int:
 def _run_file(args: argparse.Namespace, settings: Settings) -> ReplayResult:
     if not args.path:
         raise ReplayError("give a dataset file to replay, or --copy-from TOPIC")
+    if args.from_ms is not None and args.to_ms is not None and (
+        args.from_ms >= args.to_ms
+    ):
+        raise ReplayError("--from must be before --to: nothing lies between them")
     return replay_file(
         settings,
         args.path,

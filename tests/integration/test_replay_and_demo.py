@@ -89,6 +89,23 @@ def test_replay_counts_rejected_rows_and_names_the_reason(kafka, tmp_path):
     assert {e["event_type"] for e in sent} == {"view", "purchase"}
 
 
+def test_a_file_read_as_the_wrong_format_is_an_error(kafka, shared_data):
+    env = {"KAFKA_BOOTSTRAP": kafka}
+    done = lifecycle(
+        "replay", str(shared_data / "cdnow/CDNOW_master.txt"), "--format", "taobao",
+        "--no-progress", env=env, timeout_s=120,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "could be read as format taobao" in done.stderr
+    assert "check --format" in done.stderr
+    done = lifecycle(
+        "replay", str(shared_data / TAOBAO), "--from", "2017-11-27",
+        "--to", "2017-11-26", "--no-progress", env=env, timeout_s=120,
+    )
+    assert done.returncode == 2
+    assert "--from must be before --to" in done.stderr
+
+
 def test_replay_fails_loudly_when_the_broker_is_unreachable(tmp_path, shared_data):
     dead = f"127.0.0.1:{_closed_port()}"
     done = lifecycle(

@@ -14,9 +14,26 @@ ALERT = {
 
 @pytest.mark.parametrize("raw", [
     None, b"", b"not json", b"[1, 2]", orjson.dumps({"user_id": "u7"}),
+    b'{"alert_id": "a", "user_id": "u", "alert_ts_ms": NaN}',
 ])
 def test_what_is_not_an_alert_is_recognised(raw):
     assert parse_alert(raw) is None
+
+
+@pytest.mark.parametrize("change", [
+    {"alert_ts_ms": 1e20}, {"alert_ts_ms": -10**16}, {"alert_ts_ms": "yesterday"},
+    {"alert_ts_ms": 10**17}, {"alert_ts_ms": True}, {"alert_ts_ms": 1.5e12},
+    {"churn_risk": "0.9"}, {"churn_risk": 5.0}, {"churn_risk": -0.1},
+    {"churn_risk": None}, {"inactive_s": None}, {"inactive_s": -1.0},
+    {"user_id": 7}, {"alert_id": None}, {"n_events": "12"}, {"purchases": 1.5},
+    {"episode": False}, {"monetary_total": "45"},
+])
+def test_an_alert_with_a_field_of_the_wrong_type_or_range_is_not_one(change):
+    """Shown, such a message crashed the follower and froze the live page."""
+    assert parse_alert(orjson.dumps({**ALERT, **change})) is None
+    follow = Follow("unused", out=io.StringIO())
+    assert not follow._take(orjson.dumps({**ALERT, **change}))
+    assert follow.counts == {"not_alerts": 1}
 
 
 def test_an_alert_is_one_readable_line():

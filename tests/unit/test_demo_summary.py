@@ -22,3 +22,25 @@ def test_a_log_without_items_says_why_it_recommends_nothing(capsys):
 def test_the_note_is_absent_when_there_is_nothing_to_explain(capsys):
     print_summary(SUMMARY, as_json=False)
     assert "item ids" not in capsys.readouterr().out
+
+
+def test_the_demo_keeps_the_settings_a_user_chose_over_its_preset():
+    import io
+
+    from streams.demo import preset_overrides
+
+    out = io.StringIO()
+    overrides = preset_overrides(
+        PRESETS["cdnow"],
+        {"LIFECYCLE_LEARN_MOMENTS": "activity,session_end",
+         "LIFECYCLE_CHURN_HORIZON_S": "7200", "LIFECYCLE_GRACE_S": ""},
+        out,
+    )
+    assert "learn_moments" not in overrides
+    assert "churn_horizon_s" not in overrides
+    # Unset or empty: the preset's value.
+    assert overrides["grace_s"] == PRESETS["cdnow"].overrides["grace_s"]
+    assert overrides["purchase_horizon_s"] == 90 * 86_400.0
+    said = out.getvalue()
+    assert "LIFECYCLE_LEARN_MOMENTS=activity,session_end" in said
+    assert "LIFECYCLE_CHURN_HORIZON_S=7200" in said

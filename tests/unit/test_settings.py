@@ -46,6 +46,9 @@ def test_the_moments_learned_from_are_checked():
     assert Settings.from_env(
         {"LIFECYCLE_LEARN_MOMENTS": " interval, session_end "}
     ).learned_moments == {"interval", "session_end"}
+    assert Settings(learn_moments=" Interval , ACTIVITY").learned_moments == {
+        "interval", "activity"
+    }
     with pytest.raises(ConfigError, match="LIFECYCLE_LEARN_MOMENTS='visit'"):
         Settings.from_env({"LIFECYCLE_LEARN_MOMENTS": "visit"})
     with pytest.raises(ConfigError, match="LIFECYCLE_LEARN_MOMENTS=','"):
@@ -57,3 +60,15 @@ def test_the_moments_learned_from_are_checked():
 def test_a_bad_churn_threshold_is_echoed():
     with pytest.raises(ConfigError, match="LIFECYCLE_CHURN_THRESHOLD=1.5"):
         Settings.from_env({"LIFECYCLE_CHURN_THRESHOLD": "1.5"})
+
+
+@pytest.mark.parametrize("bootstrap", ["127.0.0.1:abc", "127.0.0.1", ":9092",
+                                       "a:1,b:70000", "notahost:abc"])
+def test_a_bootstrap_that_is_not_host_port_pairs_is_refused(bootstrap):
+    with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP=.*host:port"):
+        Settings.from_env({"KAFKA_BOOTSTRAP": bootstrap})
+
+
+def test_good_bootstraps_pass():
+    for bootstrap in ("127.0.0.1:9092", "kafka-1:9092, kafka-2:9093", "[::1]:9092"):
+        assert Settings.from_env({"KAFKA_BOOTSTRAP": bootstrap}).bootstrap == bootstrap
