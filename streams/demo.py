@@ -180,20 +180,36 @@ class OutputWatch:
         try:
             while not self.stop.is_set():
                 for message in consumer:
-                    self._show(message.topic, orjson.loads(message.value))
+                    try:
+                        self._show(message.topic, orjson.loads(message.value))
+                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                        # Somebody else's bad write: not the demo's to show.
+                        self.counts["not_shown_malformed"] += 1
                     if self.stop.is_set():
                         break
+            self._say_hidden()
         finally:
             consumer.close()
+
+    def caught_up(self, counts: dict[str, int]) -> bool:
+        """Whether every alert and recommendation the worker counted was read."""
+        return (
+            self.counts[topics.CHURN_ALERTS] >= counts.get("alerts", 0)
+            and self.counts[topics.RECOMMENDATIONS]
+            >= counts.get("recommendations", 0)
+        )
+
+    def _say_hidden(self) -> None:
+        if self._hidden:
+            print(f"  ... {self._hidden} more not shown", file=self.out, flush=True)
+            self._hidden = 0
 
     def _show(self, topic: str, body: dict[str, Any]) -> None:
         self.counts[topic] += 1
         second = int(time.monotonic())
         if second != self._second:
-            if self._hidden:
-                print(f"  ... {self._hidden} more not shown", file=self.out,
-                      flush=True)
-            self._second, self._shown_in_second, self._hidden = second, 0, 0
+            self._say_hidden()
+            self._second, self._shown_in_second = second, 0
         if self._shown_in_second >= self.show_per_s:
             self._hidden += 1
             return
@@ -286,7 +302,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             # Let one more sweep run, so silent users at the final watermark count.
             time.sleep(settings.sweep_interval_s * 2 + 1)
             stats = stack.stats() or stats
-            time.sleep(1.0)
+            # The live view reads the topics; let it catch up with the worker's
+            # counts, so that what it showed adds up to the summary.
+            deadline_s = time.monotonic() + 15.0
+            while not watch.caught_up(stats["counts"]) and (
+                time.monotonic() < deadline_s
+            ):
+                time.sleep(0.2)
             summary = build_summary(
                 args.dataset, result, stats, watch.counts, elapsed_s
             )
@@ -296,6 +318,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 )
         finally:
             watch.stop.set()
+            watcher.join(timeout=5.0)
     print_summary(summary, args.json)
     return 0 if result.failed == 0 else 1
 

@@ -44,3 +44,23 @@ def test_the_demo_keeps_the_settings_a_user_chose_over_its_preset():
     said = out.getvalue()
     assert "LIFECYCLE_LEARN_MOMENTS=activity,session_end" in said
     assert "LIFECYCLE_CHURN_HORIZON_S=7200" in said
+
+
+def test_what_the_live_view_hides_is_said_and_adds_up():
+    import io
+
+    from streams import topics
+    from streams.demo import OutputWatch
+
+    out = io.StringIO()
+    watch = OutputWatch("unused", show_per_s=2, out=out)
+    rec = {"user_id": "u", "items": [{"item_id": "i1", "reason": "popular"}]}
+    for _ in range(5):
+        watch._show(topics.RECOMMENDATIONS, rec)
+    assert not watch.caught_up({"alerts": 0, "recommendations": 6})
+    assert watch.caught_up({"alerts": 0, "recommendations": 5})
+    watch._say_hidden()  # as when the view stops
+    lines = out.getvalue().splitlines()
+    shown = [line for line in lines if line.startswith("REC")]
+    hidden = sum(int(line.split()[1]) for line in lines if "more not shown" in line)
+    assert len(shown) + hidden == 5
