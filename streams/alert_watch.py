@@ -96,6 +96,29 @@ def format_alert(alert: dict[str, Any]) -> str:
     return " ".join(fields)
 
 
+class Sparse(logging.Filter):
+    """Lets a client library's repeated complaints through once per ``every_s``.
+
+    With the broker gone, kafka-python logs a few lines per reconnect attempt,
+    forever; one line of each kind per half minute says the same.
+    """
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self.last_s: dict[tuple[str, int], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("kafka"):
+            return True
+        key = (record.name, record.levelno)
+        now_s = time.monotonic()
+        if now_s - self.last_s.get(key, -self.every_s) < self.every_s:
+            return False
+        self.last_s[key] = now_s
+        return True
+
+
 @dataclass
 class Follow:
     """What ``lifecycle alerts`` does: print alerts as they arrive."""
@@ -130,6 +153,11 @@ class Follow:
             "beginning" if self.from_beginning else "now", self.min_risk,
         )
         last_s = time.monotonic()
+        # On the handlers: a logger's own filters miss its children's records.
+        sparse = Sparse()
+        handlers = logging.getLogger().handlers
+        for handler in handlers:
+            handler.addFilter(sparse)
         try:
             while True:
                 for message in consumer:
@@ -142,6 +170,8 @@ class Follow:
                 ):
                     return 0
         finally:
+            for handler in handlers:
+                handler.removeFilter(sparse)
             consumer.close()
             log.info(
                 "stopped shown=%d below_min_risk=%d not_alerts=%d",

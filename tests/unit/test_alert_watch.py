@@ -67,3 +67,22 @@ def test_the_feed_keeps_the_newest_and_answers_what_came_after():
     assert answer["seq"] == 5 and answer["not_alerts"] == 1
     assert [a["seq"] for a in feed.since(4)["alerts"]] == [5]
     assert feed.since(5)["alerts"] == []
+
+
+def test_a_client_library_repeating_itself_is_let_through_sparsely():
+    import logging
+
+    from streams.alert_watch import Sparse
+
+    sparse = Sparse(every_s=60.0)
+
+    def record(name, level=logging.ERROR):
+        return logging.LogRecord(name, level, __file__, 1, "lost", None, None)
+
+    assert sparse.filter(record("kafka.net.connection"))
+    assert not sparse.filter(record("kafka.net.connection"))
+    assert sparse.filter(record("kafka.net.connection", logging.WARNING))
+    assert sparse.filter(record("kafka.net.manager"))
+    # Our own lines always pass.
+    assert sparse.filter(record("streams.alert_watch"))
+    assert sparse.filter(record("streams.alert_watch"))
