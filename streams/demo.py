@@ -24,6 +24,7 @@ from typing import Any, TextIO
 import orjson
 
 from streams import topics
+from streams.alert_watch import format_alert
 from streams.errors import LifecycleError
 from streams.settings import Settings, env_name
 
@@ -219,11 +220,7 @@ class OutputWatch:
 
 def format_output(topic: str, body: dict[str, Any]) -> str:
     if topic == topics.CHURN_ALERTS:
-        return (
-            f"ALERT user={body['user_id']} churn_risk={body['churn_risk']:.3f} "
-            f"inactive={body['inactive_s'] / 3600:.1f}h events={body['n_events']} "
-            f"spent={body['monetary_total']}"
-        )
+        return format_alert(body)  # as `lifecycle alerts` shows it
     items = " ".join(
         f"{i['item_id']}({i['reason'][0]})" for i in body["items"]
     )
