@@ -7,10 +7,12 @@ from collections import Counter
 from typing import Any
 
 import faust
+from aiokafka.structs import TopicPartition
 from faust.stores.memory import Store as MemoryStore
 from faust.web import Request, Response, View
 
 from models.features import FEATURE_NAMES, UserState, feature_values
+from streams import topics
 from streams.alert_watch import AlertFeed
 from streams.pipeline import UserPipeline
 
@@ -179,10 +181,40 @@ def partitions_view(app: faust.App) -> dict[str, Any]:
     paused: dict[str, list[int]] = {}
     for tp in sorted(consumer._paused_partitions):
         paused.setdefault(tp.topic, []).append(tp.partition)
+    # Per input partition: the offset last read, the offset committed and the
+    # broker's end (highwater), as this worker knows them; null when unknown.
+    offsets = {
+        f"{tp.topic}:{tp.partition}": {
+            "read": consumer._read_offset.get(tp),
+            "committed": consumer._committed_offset.get(tp),
+            **_client_view(consumer, tp),
+        }
+        for tp in sorted(consumer.assignment())
+        if tp.topic == topics.CLICKSTREAM
+    }
     return {
-        "assigned": by_topic, "paused": paused,
+        "assigned": by_topic, "paused": paused, "offsets": offsets,
         "in_recovery": bool(app.in_recovery), "rebalancing": bool(app.rebalancing),
     }
+
+
+def _client_view(consumer: Any, tp: Any) -> dict[str, Any]:
+    """The Kafka client's own view of a partition: where it will fetch next,
+    the end it last saw, and whether it has paused it. Read from outside the
+    client's thread, so a snapshot that may be a moment old; for diagnosis."""
+    try:
+        client = consumer._thread._ensure_consumer()
+        state = client._subscription.subscription.assignment.state_value(
+            TopicPartition(tp.topic, tp.partition)
+        )
+        return {
+            "position": state.position if state.has_valid_position else None,
+            "highwater": state.highwater,
+            "client_paused": state.paused,
+            "awaiting_reset": state.awaiting_reset,
+        }
+    except Exception as exc:  # noqa: BLE001 - a view must not fail the page
+        return {"client_view_error": repr(exc)}
 
 
 def users_owned(app: faust.App, users: faust.Table) -> int:

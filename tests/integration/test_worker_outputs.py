@@ -97,6 +97,11 @@ def test_good_bad_and_duplicate_events_land_where_they_belong(kafka, start_worke
     assert parts["assigned"]["clickstream"] == [0, 1, 2, 3]
     assert not any(t in parts["paused"] for t in parts["assigned"] if
                    not t.endswith("-changelog"))
+    # Where each input partition stands: all read, the client fetching at the end.
+    ends = {tp: view["position"] for tp, view in parts["offsets"].items()}
+    assert set(ends) == {f"clickstream:{p}" for p in range(4)}
+    assert sum(ends.values()) == len(first) + len(second)
+    assert not any(view["client_paused"] for view in parts["offsets"].values())
     s_user = worker.get("/users/s/")
     assert s_user["n_events"] == 2
     assert s_user["first_ts_ms"] == s_user["last_ts_ms"] == T0_S * 1000
