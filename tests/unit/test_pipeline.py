@@ -85,14 +85,15 @@ def test_silent_user_is_scored_at_session_end_and_alerted_once(run):
     assert pipeline.counts["labels_churn"] >= 1
 
 
-def test_silent_user_is_rescored_at_growing_steps_of_event_time():
-    settings = Settings(
+def _rescoring(**settings):
+    """A pipeline that rescores silent users hourly, and a sender of views."""
+    pipeline_settings = Settings(
         grace_s=1.0, session_gap_s=600.0, churn_horizon_s=1800.0,
-        purchase_horizon_s=1800.0, rescore_interval_s=3600.0,
+        purchase_horizon_s=1800.0, rescore_interval_s=3600.0, **settings,
     )
     published, rows = [], {}
     pipeline = UserPipeline(
-        settings, lambda t, k, v: published.append((t, k, v)),
+        pipeline_settings, lambda t, k, v: published.append((t, k, v)),
         lambda state: rows.__setitem__(state.user_id, state),
     )
 
@@ -101,6 +102,11 @@ def test_silent_user_is_rescored_at_growing_steps_of_event_time():
                  "event_type": "view", "event_ts_ms": ts_ms}
         rows[user] = pipeline.on_event(event, 0, rows.get(user))
 
+    return pipeline, send, rows, published
+
+
+def test_silent_user_is_rescored_at_growing_steps_of_event_time():
+    pipeline, send, rows, published = _rescoring()
     send("quiet", T0)
     # Another user moves the watermark 3.5 hours on, in one jump.
     send("busy", T0 + 210 * MIN_MS)
@@ -170,22 +176,7 @@ def test_top_k_ranks_as_most_common_ties_included(k):
 
 
 def test_only_the_moments_named_in_the_settings_wait_for_labels():
-    settings = Settings(
-        grace_s=1.0, session_gap_s=600.0, churn_horizon_s=1800.0,
-        purchase_horizon_s=1800.0, rescore_interval_s=3600.0,
-        learn_moments="interval",
-    )
-    published, rows = [], {}
-    pipeline = UserPipeline(
-        settings, lambda t, k, v: published.append((t, k, v)),
-        lambda state: rows.__setitem__(state.user_id, state),
-    )
-
-    def send(user, ts_ms):
-        event = {"event_id": f"{user}-{ts_ms}", "user_id": user,
-                 "event_type": "view", "event_ts_ms": ts_ms}
-        rows[user] = pipeline.on_event(event, 0, rows.get(user))
-
+    pipeline, send, rows, published = _rescoring(learn_moments="interval")
     send("quiet", T0)
     assert rows["quiet"].pending == []
     send("busy", T0 + 210 * MIN_MS)
