@@ -260,6 +260,7 @@ def create_app(settings: Settings) -> faust.App:
         partition to sweep before the next event, if its sweep is due."""
         partition = message.partition
         user_id = event["user_id"]
+        index(partition)
         try:
             state = pipeline.on_event(
                 event, partition, users.get(user_id), time.monotonic(),
@@ -450,15 +451,20 @@ def create_app(settings: Settings) -> faust.App:
             done = app.consumer._read_offset.get(tp) or 0
         return done >= high
 
-    async def sweep_partition(partition: int) -> None:
-        """Sweep a partition, letting other work run between steps of a long
-        sweep (after a jump of the watermark, thousands of users can be due)."""
+    def index(partition: int) -> None:
+        """Once per assignment of a partition, before its first event or sweep:
+        rebuild its sweep index and event-time clock from its recovered rows."""
         if partition not in indexed:
             pipeline.reindex(
                 partition,
                 (s for s in users.values() if s.partition == partition),
             )
             indexed.add(partition)
+
+    async def sweep_partition(partition: int) -> None:
+        """Sweep a partition, letting other work run between steps of a long
+        sweep (after a jump of the watermark, thousands of users can be due)."""
+        index(partition)
         looked = 0
         for so_far in pipeline.sweep_in_steps(
             partition, users.get, time.monotonic(), step=SWEEP_STEP_USERS,
@@ -472,9 +478,11 @@ def create_app(settings: Settings) -> faust.App:
     @app.on_partitions_revoked.connect
     async def forget_sweep_index(_app: Any, revoked: Any, **_: Any) -> None:
         # A partition given back later is re-indexed from the rows recovered then.
-        for tp in revoked:
-            indexed.discard(tp.partition)
-            handled_to.pop(tp.partition, None)
+        # Its clock too: kept, it would lag behind what the next owner did.
+        for partition in {tp.partition for tp in revoked}:
+            indexed.discard(partition)
+            pipeline.forget(partition)
+            handled_to.pop(partition, None)
 
     owned_before: set[int] = set()
     paused = PausedWatch({topics.CLICKSTREAM, rekeyed_name})

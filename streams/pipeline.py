@@ -252,14 +252,28 @@ class UserPipeline:
         )
 
     def reindex(self, partition: int, states: Iterable[UserState]) -> None:
-        """Rebuild a partition's due-heap from its rows (after recovery)."""
+        """Rebuild a partition's due-heap and event-time clock from its rows
+        (after recovery): the clock is the newest event time among them, so an
+        event that was late before a restart is late after it too."""
         self._due[partition] = []
+        newest_ms = 0
         for state in states:
             self._schedule(state)
+            if state.last_ts_ms > newest_ms:
+                newest_ms = state.last_ts_ms
+        self.watermark.restore(partition, newest_ms)
         log.info(
-            "sweep index rebuilt partition=%d users=%d",
+            "partition indexed partition=%d users=%d watermark_ms=%d",
             partition, len(self._due[partition]),
+            self.watermark.partition_ms(partition),
         )
+
+    def forget(self, partition: int) -> None:
+        """Drop what this worker knew of a partition it no longer owns; the next
+        owner rebuilds it from the rows (see :meth:`reindex`)."""
+        self._due.pop(partition, None)
+        self._swept_ms.pop(partition, None)
+        self.watermark.forget(partition)
 
     def _evaluate_silent(self, state: UserState, watermark_ms: int) -> None:
         for target, x, y in resolve_on_watermark(

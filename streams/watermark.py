@@ -61,6 +61,17 @@ class Watermarks:
         """How far an event lies behind its partition's watermark (0: on time)."""
         return max(self.partition_ms(partition) - event_ts_ms, 0)
 
+    def restore(self, partition: int, max_ts_ms: int) -> None:
+        """Give a partition back the clock its stored rows imply: the newest
+        event time among its users. After a restart or a rebalance the rows are
+        recovered from the changelog, and so is the lateness of what comes next.
+        The clock never moves back; the partition counts as idle until it reads
+        an event."""
+        if max_ts_ms > self._partition_max_ms.get(partition, 0):
+            self._partition_max_ms[partition] = max_ts_ms
+        if max_ts_ms > self.max_ts_ms:
+            self.max_ts_ms = max_ts_ms
+
     def forget(self, partition: int) -> None:
         """Drop a partition's clock when the partition leaves this worker."""
         self._partition_max_ms.pop(partition, None)

@@ -139,6 +139,17 @@ def test_clean_restarts_change_no_feature_and_repeat_no_alert(kafka, start_worke
     assert len(ids) == len(set(ids)), "an alert was sent twice"
     assert len(alerts_after) == len(alerts_before)
 
+    # The event-time clocks came back with the rows: an event from the stream's
+    # first minute is as late after the restarts as it was before them.
+    late = {"event_id": "late-1", "user_id": "u7", "event_type": "view",
+            "event_ts": T0_MS, "item_id": "i1", "price": 2.5}
+    produce(kafka, "clickstream", as_messages([late]))
+    letters = wait_for(lambda: read_json(kafka, "clickstream-dlq"), 60,
+                       "the late event dead-lettered", worker)
+    assert [d["reason"] for d in letters] == ["late_event"]
+    assert letters[0]["late_by_ms"] > 2_900_000
+    assert worker.get("/users/u7/")["n_events"] == expected["u7"].total()
+
 
 def test_worker_joining_and_leaving_mid_stream_keeps_totals_exact(
     kafka, start_worker

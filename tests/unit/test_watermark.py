@@ -111,3 +111,37 @@ def test_an_idle_partition_with_a_backlog_keeps_its_own_watermark():
     # Silent long enough, but its unread events may be older than partition 0's.
     assert marks.sweep_ms(1, now_s=111, caught_up=False) == T0
     assert marks.sweep_ms(1, now_s=111, caught_up=True) == T0 + 60_000
+
+
+def test_a_restored_clock_never_moves_back_and_counts_as_idle():
+    marks = Watermarks(grace_ms=1000, idle_after_s=10)
+    marks.restore(2, T0)
+    assert marks.partition_ms(2) == T0 - 1000
+    assert marks.value_ms == T0 - 1000
+    marks.restore(2, T0 - 60_000)  # an older row set: no step back
+    assert marks.partition_ms(2) == T0 - 1000
+    assert marks.sweep_ms(2, now_s=0) == T0 - 1000  # idle: the worker's
+    marks.forget(2)
+    assert marks.partition_ms(2) == 0
+
+
+def test_a_restarted_worker_still_refuses_what_was_late_before_it():
+    """The rows recovered from the changelog give each partition its clock back:
+    an event late before a restart is late after it, not applied."""
+    rows, deleted = {}, []
+    before = pipeline_with(rows, deleted)
+    for i, user in enumerate(("a", "b", "c")):
+        rows[user] = before.on_event(event(user, T0 + i * 60_000, f"e{i}"), 0, None)
+    rows["z"] = before.on_event(event("z", T0 + 900_000, "z1"), 1, None)
+
+    after = pipeline_with(rows, deleted)  # a new process, the same rows
+    after.reindex(0, (s for s in rows.values() if s.partition == 0))
+    with pytest.raises(InvalidEvent) as late:
+        after.check_time(event("d", T0, "e9"), 0, wall_ms=T0)
+    assert late.value.fields == {"late_by_ms": 119_000}
+    # Partition 1 is not indexed here: its clock is the other rows' business.
+    assert after.watermark.partition_ms(1) == 0
+
+    after.forget(0)  # revoked: the next owner rebuilds it
+    assert after.watermark.partition_ms(0) == 0
+    after.check_time(event("d", T0, "e9"), 0, wall_ms=T0)
