@@ -8,6 +8,7 @@ command calls :func:`parse_event_ts` to read timestamps of files.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from datetime import datetime
 from typing import Any
@@ -77,7 +78,18 @@ def _decode_refused(raw: bytes) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise InvalidEvent("invalid_json", f"value is not JSON: {exc}") from None
+        refused = exc
+    # orjson refuses some valid JSON: an integer beyond a double's range, for
+    # one. The standard library reads it, and the field's own check then says
+    # what is wrong with it.
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise InvalidEvent("invalid_json", f"value is not JSON: {refused}") from None
+    except ValueError:  # Python reads no integer of over 4,300 digits
+        raise InvalidEvent(
+            "invalid_json", "value holds a number of over 4,300 digits"
+        ) from None
 
 
 def normalize_event(obj: Any) -> dict[str, Any]:
@@ -199,8 +211,8 @@ def _epoch_to_ms(number: int | float) -> int:
         return int(round(number * 1000))
     raise InvalidEvent(
         "invalid_timestamp",
-        f"event_ts={number} is neither epoch seconds nor epoch milliseconds "
-        "between 1990 and 2100",
+        f"event_ts={_brief(number)} is neither epoch seconds nor epoch "
+        "milliseconds between 1990 and 2100",
     )
 
 
@@ -238,7 +250,12 @@ def _as_id(name: str, value: Any) -> str:
     if isinstance(value, bool):
         raise InvalidEvent("invalid_field", f"{name} is a boolean")
     if isinstance(value, int):
-        return str(value)
+        text = str(value)
+        if len(text) > MAX_ID_CHARS:
+            raise InvalidEvent(
+                "invalid_field", f"{name} is longer than {MAX_ID_CHARS} digits"
+            )
+        return text
     if isinstance(value, str):
         text = value.strip()
         if not text:
@@ -248,6 +265,13 @@ def _as_id(name: str, value: Any) -> str:
                 "invalid_field", f"{name} is longer than {MAX_ID_CHARS} characters"
             )
         return text
+    if isinstance(value, float):
+        # orjson reads an integer beyond 64 bits as a float.
+        raise InvalidEvent(
+            "invalid_field",
+            f"{name} must be a string or an integer, got a number with a "
+            "fraction or beyond 64 bits (send such ids as strings)",
+        )
     raise InvalidEvent(
         "invalid_field", f"{name} must be a string or an integer, got {_kind(value)}"
     )
@@ -260,23 +284,40 @@ def _checked_price(value: Any) -> float:
         )
     if not math.isfinite(value) or not 0 <= value <= MAX_PRICE:
         raise InvalidEvent(
-            "invalid_field", f"price={value} must be between 0 and {MAX_PRICE:g}"
+            "invalid_field",
+            f"price={_brief(value)} must be between 0 and {MAX_PRICE:g}",
         )
     return float(value)
 
 
 def _checked_quantity(value: Any) -> int:
-    if isinstance(value, float) and value.is_integer():
+    # A whole float within range counts as its integer; 1e30 stays a float,
+    # and is refused as the number it was given as.
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         value = int(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        raise InvalidEvent(
+            "invalid_field",
+            f"quantity={_brief(value)} must be between 1 and {MAX_QUANTITY}",
+        )
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidEvent(
             "invalid_field", f"quantity must be an integer, got {_kind(value)}"
         )
     if not 1 <= value <= MAX_QUANTITY:
         raise InvalidEvent(
-            "invalid_field", f"quantity={value} must be between 1 and {MAX_QUANTITY}"
+            "invalid_field",
+            f"quantity={_brief(value)} must be between 1 and {MAX_QUANTITY}",
         )
     return value
+
+
+def _brief(number: int | float) -> str:
+    """A number as an error message shows it: at most 40 characters."""
+    text = f"{number:g}" if isinstance(number, float) else str(number)
+    if len(text) > 40:
+        return f"{text[:12]}...({len(text)} digits)"
+    return text
 
 
 def _kind(value: Any) -> str:

@@ -101,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="csv/jsonl: translate an event type value (repeatable)",
     )
     parser.add_argument(
-        "--topic", default=DEFAULT_TOPIC,
+        "--topic", default=DEFAULT_TOPIC, type=parse_topic,
         help=f"topic to send to (default {DEFAULT_TOPIC})",
     )
     parser.add_argument(
@@ -129,7 +129,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "only for formats whose files are unordered (cdnow, retailrocket)",
     )
     parser.add_argument(
-        "--copy-from", metavar="TOPIC",
+        "--copy-from", metavar="TOPIC", type=parse_topic,
         help="copy a recorded topic to --topic, keeping keys, values, headers and "
         "timestamps",
     )
@@ -303,6 +303,30 @@ def parse_pair(text: str) -> tuple[str, str]:
     if not sep or not name.strip() or not value.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
     return name.strip(), value.strip()
+
+
+# What Kafka accepts as a topic name (its own Topic.validate rule).
+TOPIC_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+)
+TOPIC_MAX_CHARS = 249
+
+
+def parse_topic(text: str) -> str:
+    """A legal Kafka topic name: letters, digits, '.', '_' and '-', at most 249,
+    neither '.' nor '..'. Refused here rather than by the broker, which may
+    answer with a bare error code, or (some brokers) create it anyway."""
+    bad = sorted(set(text) - TOPIC_CHARS)
+    if not text or text in (".", "..") or len(text) > TOPIC_MAX_CHARS or bad:
+        why = (
+            f"has characters Kafka refuses: {''.join(bad)!r}" if bad
+            else f"must be 1 to {TOPIC_MAX_CHARS} characters, not '.' or '..'"
+        )
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a topic name: it {why} (allowed: letters, digits, "
+            "'.', '_', '-')"
+        )
+    return text
 
 
 def parse_speed(text: str) -> float | None:

@@ -139,3 +139,35 @@ def test_rejection_detail_names_the_field():
     with pytest.raises(InvalidEvent) as info:
         parse_event(event(price="abc"))
     assert "price" in info.value.detail
+
+
+def _detail(raw: bytes) -> tuple[str, str]:
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(raw)
+    return info.value.reason, info.value.detail
+
+
+def _with_number(field: str, digits: str) -> bytes:
+    return (
+        b'{"user_id": "u1", "event_type": "view", "event_ts": 1700000000000, "'
+        + field.encode() + b'": ' + digits.encode() + b"}"
+    )
+
+
+def test_huge_numbers_get_the_field_s_own_error_in_a_short_text():
+    # Valid JSON that orjson cannot read (beyond a double) is read again.
+    reason, detail = _detail(_with_number("user_id", "9" * 400))
+    assert (reason, detail) == ("invalid_field", "user_id is longer than 256 digits")
+    reason, detail = _detail(_with_number("event_ts", "9" * 400))
+    assert reason == "invalid_timestamp"
+    assert "(400 digits)" in detail and len(detail) < 120
+    # 10**30 is read as a float: shown as one, not as its binary expansion.
+    reason, detail = _detail(_with_number("quantity", "1" + "0" * 30))
+    assert detail == "quantity=1e+30 must be between 1 and 1000000"
+    reason, detail = _detail(_with_number("user_id", "1" * 23))
+    assert reason == "invalid_field" and "send such ids as strings" in detail
+    reason, detail = _detail(_with_number("price", "9" * 5000))
+    assert (reason, detail) == (
+        "invalid_json", "value holds a number of over 4,300 digits"
+    )
+    assert parse_event(_with_number("quantity", "3.0"))["quantity"] == 3

@@ -13,6 +13,7 @@ from streams.replay.command import (
     format_summary,
     parse_speed,
     parse_time_bound,
+    parse_topic,
 )
 from streams.replay.pacing import EventTimePacer
 
@@ -128,3 +129,14 @@ def test_summary_lists_rejections_and_failures_by_reason():
     assert "guest_row" in text and "MessageSizeTooLargeError" in text
     assert text.splitlines()[-1].split() == ["events/s", "3"]
     assert result.to_dict()["rejected"] == {"guest_row": 3}
+
+
+@pytest.mark.parametrize("name", ["bad topic!", "", ".", "..", "t" * 250, "a/b"])
+def test_a_topic_name_kafka_would_refuse_is_refused_first(name):
+    with pytest.raises(argparse.ArgumentTypeError, match="is not a topic name"):
+        parse_topic(name)
+
+
+def test_legal_topic_names_pass():
+    for name in ("clickstream", "shop.eu-1_events", "t" * 249):
+        assert parse_topic(name) == name
