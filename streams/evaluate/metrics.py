@@ -2,7 +2,9 @@
 
 Both handle tied scores the usual way: a tie between a positive and a negative
 counts one half in the AUC, and a run of equal scores is one threshold of the
-precision-recall curve.
+precision-recall curve. :func:`auc_covariance` gives the standard errors of AUCs
+judged on the same examples, and of their differences (DeLong, DeLong and
+Clarke-Pearson, 1988), so a report can say whether one score really ranks better.
 """
 
 from __future__ import annotations
@@ -100,6 +102,63 @@ def roc_curve(y: ArrayLike, scores: ArrayLike) -> tuple[NDArray, NDArray]:
     n_neg = max(labels.size - int(labels.sum()), 1)
     true_pos, false_pos = _threshold_counts(labels, values)
     return np.r_[0.0, false_pos / n_neg], np.r_[0.0, true_pos / n_pos]
+
+
+def auc_covariance(
+    y: ArrayLike, scores: list[ArrayLike]
+) -> tuple[NDArray, NDArray] | None:
+    """AUCs of several scores on the same examples, and their covariance matrix.
+
+    Each positive's share of negatives it outranks, and each negative's share of
+    positives that outrank it (ties: one half), are the AUC's components; the
+    covariance is that of their means. The variance of the difference of two
+    AUCs is then ``cov[a, a] + cov[b, b] - 2 * cov[a, b]``. Midranks make it
+    O(n log n) per score. None when only one class is present.
+    """
+    labels = _checked(y, scores[0])[0] if scores else np.zeros(0, dtype=bool)
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if not scores or n_pos == 0 or n_neg == 0:
+        return None
+    # Per score: components over positives (v10) and over negatives (v01).
+    v10 = np.empty((len(scores), n_pos))
+    v01 = np.empty((len(scores), n_neg))
+    for k, values in enumerate(scores):
+        values = _checked(labels, values)[1]
+        ranks = average_ranks(values)
+        pos, neg = values[labels], values[~labels]
+        # A positive's rank among all, less its rank among positives, counts
+        # the negatives below it (ties one half); likewise for negatives.
+        v10[k] = (ranks[labels] - average_ranks(pos)) / n_neg
+        v01[k] = 1.0 - (ranks[~labels] - average_ranks(neg)) / n_pos
+    aucs = v10.mean(axis=1)
+    cov = np.atleast_2d(np.cov(v10)) / n_pos + np.atleast_2d(np.cov(v01)) / n_neg
+    return aucs, cov
+
+
+def auc_standard_errors(
+    y: ArrayLike, scores: dict[str, ArrayLike], reference: str
+) -> dict[str, dict[str, float]] | None:
+    """Per score, the AUC's standard error and, but for ``reference``, its
+    difference from the reference's AUC with that difference's standard error
+    (both judged on the same examples, so the errors are paired)."""
+    names = list(scores)
+    found = auc_covariance(y, [scores[name] for name in names])
+    if found is None:
+        return None
+    aucs, cov = found
+    ref = names.index(reference)
+    out: dict[str, dict[str, float]] = {}
+    for k, name in enumerate(names):
+        figures = {"auc_se": round(float(np.sqrt(max(cov[k, k], 0.0))), 4)}
+        if k != ref:
+            var = cov[ref, ref] + cov[k, k] - 2.0 * cov[ref, k]
+            figures[f"{reference}_minus_auc"] = round(float(aucs[ref] - aucs[k]), 4)
+            figures[f"{reference}_minus_auc_se"] = round(
+                float(np.sqrt(max(var, 0.0))), 4
+            )
+        out[name] = figures
+    return out
 
 
 def summarise(y: ArrayLike, scores: ArrayLike) -> dict[str, float | None]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from streams.evaluate.metrics import summarise
+from streams.evaluate.metrics import auc_standard_errors, summarise
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,19 @@ def build(
 ) -> dict[str, Any]:
     """Judge every scorer on ``y`` and lay the figures out, headline first."""
     scorers = {name: summarise(y, values) for name, values in scores.items()}
+    if "stream" in scores:
+        # Standard errors, and each baseline's AUC below the stream's, paired on
+        # the same examples: whether a gap is more than chance.
+        errors = auc_standard_errors(y, scores, "stream") or {}
+        for name, figures in errors.items():
+            scorers[name].update(figures)
     report: dict[str, Any] = {}
     for name, quality in scorers.items():
         prefix = PREFIX.get(name, f"{name}_")
         report[f"{prefix}auc"] = quality["auc"]
         report[f"{prefix}ap"] = quality["ap"]
+        if "auc_se" in quality:
+            report[f"{prefix}auc_se"] = quality["auc_se"]
     report["headline"] = "purchase_propensity"
     report["target"] = target
     report["examples"] = int(np.size(y))
@@ -66,7 +74,8 @@ def table(name: str, report: dict[str, Any]) -> str:
         f"{name}: {report['target']}",
         f"  examples={report['examples']:,} positives={report['positives']:,} "
         f"({share:.1%})",
-        f"  {'scorer':<40}{'AUC':>7}{'AP':>8}   published / goal",
+        f"  {'scorer':<40}{'AUC':>7}{'+-SE':>7}{'AP':>8}   published / goal;"
+        " stream's AUC less this one's",
     ]
     for scorer, quality in report["scorers"].items():
         anchor = report["anchors"].get(scorer)
@@ -80,9 +89,15 @@ def table(name: str, report: dict[str, Any]) -> str:
                 f"{m.upper()} {'met' if met.get(m) else 'not met'}" for m in goals
             )
             note = f"goal {goals['auc']:.2f} / {goals['ap']:.2f} ({marks})"
+        gap = quality.get("stream_minus_auc")
+        if gap is not None:
+            paired = (
+                f"stream {gap:+.3f} +- {quality['stream_minus_auc_se']:.3f}"
+            )
+            note = f"{note}; {paired}" if note else paired
         lines.append(
             f"  {LABELS.get(scorer, scorer):<40}{_num(quality['auc']):>7}"
-            f"{_num(quality['ap']):>8}   {note}"
+            f"{_num(quality.get('auc_se')):>7}{_num(quality['ap']):>8}   {note}"
         )
     stream = report.get("stream", {})
     if stream:

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from streams.evaluate.metrics import (
+    auc_covariance,
+    auc_standard_errors,
     average_precision,
     average_ranks,
     roc_auc,
@@ -97,3 +99,46 @@ def test_the_docstring_examples_hold():
     from streams.evaluate import metrics
 
     assert doctest.testmod(metrics).failed == 0
+
+
+def _components_by_pairs(y, values):
+    """The AUC's components the slow way: every positive against every negative."""
+    y = np.asarray(y, dtype=bool)
+    values = np.asarray(values, dtype=float)
+    pos, neg = values[y], values[~y]
+    wins = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    return wins.mean(axis=1), wins.mean(axis=0)
+
+
+def test_auc_covariance_matches_the_pairwise_components_with_ties():
+    rng = np.random.default_rng(3)
+    y = rng.random(300) < 0.3
+    a = np.round(rng.random(300) + 0.5 * y, 1)  # ties on purpose
+    b = np.round(rng.random(300) + 0.2 * y, 2)
+    aucs, cov = auc_covariance(y, [a, b])
+    (a10, a01), (b10, b01) = _components_by_pairs(y, a), _components_by_pairs(y, b)
+    assert aucs == pytest.approx([a10.mean(), b10.mean()])
+    assert aucs[0] == pytest.approx(roc_auc(y, a))
+    m, n = a10.size, a01.size
+    expected_ab = np.cov(a10, b10)[0, 1] / m + np.cov(a01, b01)[0, 1] / n
+    assert cov[0, 1] == pytest.approx(expected_ab)
+    assert cov[0, 0] == pytest.approx(a10.var(ddof=1) / m + a01.var(ddof=1) / n)
+
+
+def test_standard_errors_shrink_with_more_examples_and_pair_the_difference():
+    rng = np.random.default_rng(5)
+
+    def figures(n):
+        y = rng.random(n) < 0.4
+        score = rng.random(n) + 0.6 * y
+        # A copy with a little noise: nearly the same ranking.
+        twin = score + 0.01 * rng.random(n)
+        return auc_standard_errors(y, {"stream": score, "twin": twin}, "stream")
+
+    small, large = figures(400), figures(40_000)
+    assert large["stream"]["auc_se"] < small["stream"]["auc_se"] / 5
+    # Paired: the difference of two near-identical scores is known far better
+    # than either AUC alone.
+    assert large["twin"]["stream_minus_auc_se"] < large["stream"]["auc_se"] / 5
+    assert "stream_minus_auc" not in large["stream"]
+    assert auc_standard_errors([1, 1], {"stream": [0.1, 0.2]}, "stream") is None
