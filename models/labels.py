@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.features import UserState
+from models.vectors import pack
 
 CHURN = "churn"
 PURCHASE = "purchase"
@@ -29,23 +30,24 @@ MAX_PENDING = 8
 # known, 0 or 1 one known and waiting for the horizon.
 LEARNED = -1
 
-Labelled = tuple[str, list[float], int]
+# (target, vector, label): the vector as kept, a pack() text or (rows written
+# before version 4) a list of numbers; models.vectors.prepare reads either.
+Labelled = tuple[str, str | list[float], int]
 
 
 def add_moment(state: UserState, at_ms: int, x: list[float]) -> int:
     """Remember a scoring moment; return how many moments had to be dropped.
 
-    The vector is kept to 4 decimals: it is written to the changelog with every
-    change of the row, and full floats would more than double the row's size.
+    The vector is kept packed (:func:`models.vectors.pack`): it is written to
+    the changelog with every change of the row. The models take it as it is.
 
     Beyond MAX_PENDING moments the one closest to the moment before it goes (the
     oldest never does): a busy user keeps moments spread over the horizon, and
     the oldest still reach it. Dropping the oldest instead would leave a user
     with more than MAX_PENDING moments per horizon without a single label.
     """
-    kept = round_4(x)
     pending = state.pending
-    pending.append({"ts_ms": at_ms, "x": kept, CHURN: None, PURCHASE: None})
+    pending.append({"ts_ms": at_ms, "x": pack(x), CHURN: None, PURCHASE: None})
     state.last_moment_ms = at_ms
     dropped = 0
     while len(pending) > MAX_PENDING:
@@ -56,35 +58,6 @@ def add_moment(state: UserState, at_ms: int, x: list[float]) -> int:
         del pending[closest]
         dropped += 1
     return dropped
-
-
-# Rounding a float to given decimals is slow in CPython (a decimal conversion each
-# time), and most values of a vector recur across users and moments: zeros, log1p
-# of small counts. A bounded memo returns the same floats for a tenth of the cost.
-_ROUNDED: dict[float, float] = {}
-_ROUNDED_MAX = 1 << 16
-
-
-def round_4(x: list[float]) -> list[float]:
-    """``[round(v, 4) for v in x]``, value for value and type for type."""
-    cache = _ROUNDED
-    if len(cache) > _ROUNDED_MAX:
-        cache.clear()
-    get = cache.get
-    out = []
-    for v in x:
-        if v == 0:
-            # round keeps a zero as it is; and -0.0 == 0.0 would share a key.
-            out.append(v)
-        elif v.__class__ is float:
-            r = get(v)
-            if r is None:
-                r = cache[v] = round(v, 4)
-            out.append(r)
-        else:
-            # 1 == 1.0 would share a key too, and round(1, 4) is the int 1.
-            out.append(round(v, 4))
-    return out
 
 
 def resolve_on_event(

@@ -14,9 +14,13 @@ from models.features.windows import TIERS
 # vector layout, so version 1 rows are upgraded when read. Version 3 holds what
 # version 2 holds, written as an array, [3, then each of ROW_FIELDS], not as an
 # object: without a name per field a row is some 40% smaller and quicker to
-# write, and it is written at every change of the user. Versions 1 and 2 (objects)
-# are still read.
-ROW_VERSION = 3
+# write, and it is written at every change of the user. Version 4 has the layout
+# of version 3, but keeps the vectors of pending moments packed (a text, see
+# models.vectors.pack) where version 3 kept lists of numbers; a worker that reads
+# version 3 refuses it rather than feed a model text. Versions 1 and 2 (objects)
+# and 3 are still read, and written back as version 4.
+ROW_VERSION = 4
+ARRAY_VERSIONS = (3, ROW_VERSION)
 
 
 class UserState:
@@ -121,7 +125,7 @@ class UserState:
         if (
             not isinstance(data, list)
             or not data
-            or data[0] != ROW_VERSION
+            or data[0] not in ARRAY_VERSIONS
             or len(data) != len(ROW_FIELDS) + 1
         ):
             raise ValueError(

@@ -30,6 +30,7 @@ from models.features import (
     top_categories,
     window_counts,
 )
+from models.vectors import prepare
 
 GAP_MS = 30 * 60 * 1000
 # On an hour edge (and so a 5-minute edge), not on a day edge.
@@ -567,20 +568,33 @@ def test_rows_hold_plain_lists_of_numbers():
     assert field["recent_orders"] == [[T0 - 1, None]]
 
 
-def test_a_version_2_row_reads_as_it_was_and_is_written_as_version_3():
+def test_a_version_2_row_reads_as_it_was_and_is_written_as_version_4():
     heavy = heavy_state()
     as_v2 = heavy.to_dict() | {"row_version": 2}
     state = UserState.loads(orjson.dumps(as_v2))
     assert state.to_dict() == heavy.to_dict()
-    assert orjson.loads(state.dumps())[0] == 3
+    assert orjson.loads(state.dumps())[0] == 4
     assert UserState.loads(state.dumps()).to_dict() == heavy.to_dict()
 
 
+def test_a_version_3_row_with_vectors_as_numbers_is_read_and_learnable():
+    heavy = heavy_state()
+    x = feature_values(heavy, heavy.last_ts_ms)
+    heavy.pending = [{"ts_ms": T0, "x": [round(v, 4) for v in x],
+                      "churn": None, "purchase": None}]
+    row = orjson.loads(heavy.dumps())
+    row[0] = 3
+    state = UserState.loads(orjson.dumps(row))
+    assert state.row_version == ROW_VERSION
+    assert state.pending == heavy.pending
+    assert prepare(state.pending[0]["x"]).values == pytest.approx(x, abs=1e-4)
+
+
 @pytest.mark.parametrize(
-    "row", [[4, "u"], [3, "u"], [], "u", 7], ids=repr
+    "row", [[5, "u"], [4, "u"], [3, "u"], [], "u", 7], ids=repr
 )
 def test_a_row_of_an_unknown_version_or_shape_is_refused(row):
-    with pytest.raises(ValueError, match="not a user row of version 3 or older"):
+    with pytest.raises(ValueError, match="not a user row of version 4 or older"):
         UserState.loads(orjson.dumps(row))
 
 

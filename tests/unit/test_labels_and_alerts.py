@@ -3,6 +3,8 @@
 import math
 import random
 
+import pytest
+
 from models.alerts import close_on_activity, should_alert
 from models.features import UserState
 from models.labels import (
@@ -12,8 +14,8 @@ from models.labels import (
     add_moment,
     resolve_on_event,
     resolve_on_watermark,
-    round_4,
 )
+from models.vectors import FEATURE_LIMIT, N_FEATURES, pack, prepare, unpack
 
 H_MS = 3_600_000
 
@@ -25,7 +27,7 @@ def test_activity_within_horizon_is_learned_as_no_churn_at_the_horizon():
     assert state.pending[0][CHURN] == 0 and state.pending[0][PURCHASE] is None
     assert resolve_on_watermark(state, 1000 + H_MS - 1, H_MS, H_MS) == []
     labels = resolve_on_watermark(state, 1000 + H_MS, H_MS, H_MS)
-    assert sorted(labels) == [(CHURN, [0.0], 0), (PURCHASE, [0.0], 0)]
+    assert sorted(labels) == [(CHURN, pack([0.0]), 0), (PURCHASE, pack([0.0]), 0)]
     assert state.pending == []
 
 
@@ -34,7 +36,7 @@ def test_a_purchase_within_horizon_is_learned_as_positive_at_the_horizon():
     add_moment(state, 1000, [0.0])
     assert resolve_on_event(state, 2000, True, H_MS, H_MS) == []
     labels = resolve_on_watermark(state, 1000 + H_MS, H_MS, H_MS)
-    assert sorted(labels) == [(CHURN, [0.0], 0), (PURCHASE, [0.0], 1)]
+    assert sorted(labels) == [(CHURN, pack([0.0]), 0), (PURCHASE, pack([0.0]), 1)]
     assert state.pending == []
 
 
@@ -43,11 +45,11 @@ def test_labels_of_two_horizons_are_learned_each_at_its_own():
     add_moment(state, 1000, [0.0])
     resolve_on_event(state, 2000, True, 2 * H_MS, H_MS)
     assert resolve_on_watermark(state, 1000 + H_MS, 2 * H_MS, H_MS) == [
-        (PURCHASE, [0.0], 1)
+        (PURCHASE, pack([0.0]), 1)
     ]
     assert state.pending[0][PURCHASE] == LEARNED
     assert resolve_on_watermark(state, 1000 + 2 * H_MS, 2 * H_MS, H_MS) == [
-        (CHURN, [0.0], 0)
+        (CHURN, pack([0.0]), 0)
     ]
     assert state.pending == []
 
@@ -64,7 +66,7 @@ def test_silence_past_the_horizon_labels_churn_and_no_purchase():
     add_moment(state, 1000, [1.0])
     assert resolve_on_watermark(state, 1000 + H_MS - 1, H_MS, H_MS) == []
     labels = resolve_on_watermark(state, 1000 + H_MS, H_MS, H_MS)
-    assert sorted(labels) == [(CHURN, [1.0], 1), (PURCHASE, [1.0], 0)]
+    assert sorted(labels) == [(CHURN, pack([1.0]), 1), (PURCHASE, pack([1.0]), 0)]
     assert state.pending == []
 
 
@@ -73,7 +75,7 @@ def test_late_activity_after_the_horizon_does_not_relabel():
     add_moment(state, 1000, [1.0])
     resolve_on_event(state, 1000 + H_MS + 1, True, H_MS, H_MS)
     labels = resolve_on_watermark(state, 1000 + H_MS + 1, H_MS, H_MS)
-    assert sorted(labels) == [(CHURN, [1.0], 1), (PURCHASE, [1.0], 0)]
+    assert sorted(labels) == [(CHURN, pack([1.0]), 1), (PURCHASE, pack([1.0]), 0)]
 
 
 def test_pending_moments_are_bounded_and_thinned_where_they_crowd():
@@ -120,14 +122,22 @@ def test_users_with_few_events_never_alert():
     assert should_alert(state, 0.99, 1, threshold=0.7, rearm=0.5, min_events=3) is None
 
 
-def test_round_4_gives_what_round_gives_value_for_value_and_type_for_type():
+def test_a_moment_keeps_its_vector_packed_and_the_models_read_it_back():
     rng = random.Random(7)
-    odd = [0.0, -0.0, 0, 1, 1.0, True, -1e-5, 5e-5, 1.5e-4, 2.5e-4, 123456.78915,
-           math.inf, -math.inf, math.nan]
-    values = odd + [rng.uniform(-50, 50) for _ in range(2000)]
-    # Twice: the second pass is answered from the memo.
-    for _ in range(2):
-        got = round_4(values)
-        want = [round(v, 4) for v in values]
-        assert [repr(v) for v in got] == [repr(v) for v in want]
-        assert [type(v) for v in got] == [type(v) for v in want]
+    x = [0.0, -0.0, 1.0, -1e-5, 5e-5, 123456.78915, 1e300, math.inf, math.nan]
+    x += [rng.uniform(-50, 50) for _ in range(N_FEATURES - len(x))]
+    state = UserState("u")
+    add_moment(state, 1000, x)
+    kept = state.pending[0]["x"]
+    assert isinstance(kept, str)
+    back = unpack(kept)
+    assert back[:6] == pytest.approx(x[:6], rel=1e-6, abs=1e-12)
+    assert back[6] == math.inf and math.isnan(back[8])  # beyond float32: infinite
+    assert back[9:] == pytest.approx(x[9:], rel=1e-6)
+    # What a model gets: finite and clipped, as for any other input.
+    v = prepare(kept)
+    assert v.values[6] == v.values[7] == FEATURE_LIMIT and v.values[8] == 0.0
+    with pytest.raises(ValueError):
+        prepare(pack([1.0, 2.0]))  # a vector of another layout
+    with pytest.raises(ValueError):
+        unpack("not base64!")
