@@ -90,7 +90,8 @@ def prepare(
     A sequence must have one value per feature (ValueError otherwise: its columns
     could not be trusted); a text is a :func:`pack` of one. In a mapping, a
     missing feature counts as 0, an unknown key is ignored and a value that is not
-    a number (a category, None) counts as missing. NaN becomes 0 and values are clipped to +-FEATURE_LIMIT.
+    a number (a category, None) counts as missing. NaN becomes 0 and values are
+    clipped to +-FEATURE_LIMIT.
     """
     if isinstance(x, Vector):
         return x
