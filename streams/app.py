@@ -458,6 +458,7 @@ def create_app(settings: Settings) -> faust.App:
             pipeline.reindex(
                 partition,
                 (s for s in users.values() if s.partition == partition),
+                int(time.time() * 1000),
             )
             indexed.add(partition)
 

@@ -90,6 +90,8 @@ def _decode_refused(raw: bytes) -> Any:
         raise InvalidEvent(
             "invalid_json", "value holds a number of over 4,300 digits"
         ) from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise InvalidEvent("invalid_json", f"value is not JSON: {refused}") from None
 
 
 def normalize_event(obj: Any) -> dict[str, Any]:
@@ -282,7 +284,11 @@ def _checked_price(value: Any) -> float:
         raise InvalidEvent(
             "invalid_field", f"price must be a number, got {_kind(value)} {value!r:.40}"
         )
-    if not math.isfinite(value) or not 0 <= value <= MAX_PRICE:
+    # An integer is compared as it is: one beyond a float's range (the standard
+    # library reads 10**400 exactly) would not convert.
+    if not (0 <= value <= MAX_PRICE if isinstance(value, int) else (
+        math.isfinite(value) and 0 <= value <= MAX_PRICE
+    )):
         raise InvalidEvent(
             "invalid_field",
             f"price={_brief(value)} must be between 0 and {MAX_PRICE:g}",

@@ -156,7 +156,14 @@ class UserPipeline:
             self.counts["duplicates"] += 1
             return None
         self.counts["events"] += 1
-        self.watermark.observe(partition, ts_ms, now_s)
+        # A clock moves no further than the wall clock: one device stamping its
+        # events a day ahead would otherwise make everyone else's events late
+        # (and sweep every user a day early).
+        self.watermark.observe(
+            partition,
+            ts_ms if wall_ms is None or ts_ms <= wall_ms else wall_ms,
+            now_s,
+        )
 
         # Labels first: this event is the outcome of earlier scoring moments.
         for target, x, y in resolve_on_event(
@@ -251,16 +258,22 @@ class UserPipeline:
             >= self._sweep_step_ms
         )
 
-    def reindex(self, partition: int, states: Iterable[UserState]) -> None:
+    def reindex(
+        self, partition: int, states: Iterable[UserState],
+        wall_ms: int | None = None,
+    ) -> None:
         """Rebuild a partition's due-heap and event-time clock from its rows
-        (after recovery): the clock is the newest event time among them, so an
-        event that was late before a restart is late after it too."""
+        (after recovery): the clock is the newest event time among them, no
+        later than ``wall_ms`` (see on_event), so an event that was late before
+        a restart is late after it too."""
         self._due[partition] = []
         newest_ms = 0
         for state in states:
             self._schedule(state)
             if state.last_ts_ms > newest_ms:
                 newest_ms = state.last_ts_ms
+        if wall_ms is not None and newest_ms > wall_ms:
+            newest_ms = wall_ms
         self.watermark.restore(partition, newest_ms)
         log.info(
             "partition indexed partition=%d users=%d watermark_ms=%d",

@@ -171,3 +171,11 @@ def test_huge_numbers_get_the_field_s_own_error_in_a_short_text():
         "invalid_json", "value holds a number of over 4,300 digits"
     )
     assert parse_event(_with_number("quantity", "3.0"))["quantity"] == 3
+
+
+def test_a_huge_integer_price_and_deep_nesting_are_bad_input_not_our_bug():
+    reason, detail = _detail(_with_number("price", "1" + "0" * 400))
+    assert (reason, detail[:6]) == ("invalid_field", "price=")
+    for deep in (b"[" * 200_000 + b"]" * 200_000, b'{"a":' * 5000 + b"1" + b"}" * 5000):
+        reason, detail = _detail(deep)
+        assert reason == "invalid_json" and "depth" in detail

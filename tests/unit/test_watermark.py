@@ -145,3 +145,21 @@ def test_a_restarted_worker_still_refuses_what_was_late_before_it():
     after.forget(0)  # revoked: the next owner rebuilds it
     assert after.watermark.partition_ms(0) == 0
     after.check_time(event("d", T0, "e9"), 0, wall_ms=T0)
+
+
+def test_an_event_from_a_fast_clock_moves_the_watermark_only_to_the_wall_clock():
+    rows, deleted = {}, []
+    pipeline = pipeline_with(rows, deleted, max_future_s=86_400)
+    wall = T0 + 3_600_000
+    # Accepted (within the future limit) and applied to its user...
+    rows["skewed"] = pipeline.on_event(
+        event("skewed", wall + 23 * 3_600_000, "s1"), 0, None, wall_ms=wall
+    )
+    assert rows["skewed"].n_events == 1
+    # ...but everyone else's events of now are not late because of it.
+    assert pipeline.watermark.partition_ms(0) == wall - 1000
+    pipeline.check_time(event("b", wall - 500, "b1"), 0, wall_ms=wall)
+    # Nor after a restart, when the clock is rebuilt from the rows.
+    after = pipeline_with(rows, deleted, max_future_s=86_400)
+    after.reindex(0, rows.values(), wall_ms=wall + 60_000)
+    assert after.watermark.partition_ms(0) == wall + 59_000
