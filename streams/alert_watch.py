@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 # Alerts the worker's live page keeps, newest last.
 FEED_KEEP = 200
+# `lifecycle alerts` without --from-beginning: an alert stamped up to this long
+# before the follower started still counts as new.
+START_SLACK_MS = 1000
 # Event times an alert may carry: 1970 to 2100, epoch ms (docs/topics.md).
 MAX_TS_MS = 4_102_444_800_000
 
@@ -85,7 +88,9 @@ def format_alert(alert: dict[str, Any]) -> str:
         at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ALERT",
         f"user={alert['user_id']}",
-        f"churn_risk={alert['churn_risk']:.3f}",
+        # Never "1.000": a risk is strictly below 1, and 0.9996 is shown as
+        # the 0.999 it exceeds.
+        f"churn_risk={min(alert['churn_risk'], 0.999):.3f}",
         f"inactive={alert['inactive_s'] / 3600:.1f}h",
     ]
     for key, name in (("n_events", "events"), ("purchases", "purchases"),
@@ -131,6 +136,10 @@ class Follow:
     as_json: bool = False
     out: IO[str] = sys.stdout
     counts: Counter[str] = field(default_factory=Counter)
+    # Without from_beginning: messages stamped before this (epoch ms) are old,
+    # even if the broker's end offset placed them after the start (the bundled
+    # one reports end offsets short). Set when run() starts.
+    not_before_ms: int = 0
 
     def run(self) -> int:
         from kafka import KafkaConsumer
@@ -153,6 +162,9 @@ class Follow:
             "beginning" if self.from_beginning else "now", self.min_risk,
         )
         last_s = time.monotonic()
+        if not self.from_beginning:
+            # A second for clocks that disagree between hosts.
+            self.not_before_ms = int(time.time() * 1000) - START_SLACK_MS
         # On the handlers: a logger's own filters miss its children's records.
         sparse = Sparse()
         handlers = logging.getLogger().handlers
@@ -162,7 +174,7 @@ class Follow:
             while True:
                 for message in consumer:
                     last_s = time.monotonic()
-                    if self._take(message.value):
+                    if self._take(message.value, message.timestamp):
                         return 0
                 if (
                     self.until_idle_s is not None
@@ -174,13 +186,16 @@ class Follow:
                 handler.removeFilter(sparse)
             consumer.close()
             log.info(
-                "stopped shown=%d below_min_risk=%d not_alerts=%d",
+                "stopped shown=%d below_min_risk=%d not_alerts=%d before_start=%d",
                 self.counts["shown"], self.counts["below_min_risk"],
-                self.counts["not_alerts"],
+                self.counts["not_alerts"], self.counts["before_start"],
             )
 
-    def _take(self, raw: bytes | None) -> bool:
+    def _take(self, raw: bytes | None, stamped_ms: int | None = None) -> bool:
         """Show one message; True once the limit is reached."""
+        if stamped_ms is not None and 0 <= stamped_ms < self.not_before_ms:
+            self.counts["before_start"] += 1
+            return False
         alert = parse_alert(raw)
         if alert is None:
             self.counts["not_alerts"] += 1
@@ -272,7 +287,8 @@ class AlertFeed:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--from-beginning", action="store_true",
-        help="show every alert the topic holds first (default: new ones only)",
+        help="show every alert the topic holds first (default: only alerts sent "
+        "from now on)",
     )
     parser.add_argument(
         "--min-risk", type=float, default=0.0,

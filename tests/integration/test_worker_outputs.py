@@ -159,6 +159,15 @@ def _watchers_show_the_alerts(kafka, worker, alerted):
     assert "skipped a message that is not an alert" in done.stderr
     assert "not_alerts=1" in done.stderr
 
+    # Without --from-beginning, only what is sent from now on: none of these.
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "alerts", "--json", "--until-idle", "3"],
+        env={**os.environ, "KAFKA_BOOTSTRAP": kafka}, cwd=REPO,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == ""
+
     # The same, as text, for the alert of "q" only, stopping at the first.
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", "alerts", "--from-beginning",

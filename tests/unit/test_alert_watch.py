@@ -86,3 +86,20 @@ def test_a_client_library_repeating_itself_is_let_through_sparsely():
     # Our own lines always pass.
     assert sparse.filter(record("streams.alert_watch"))
     assert sparse.filter(record("streams.alert_watch"))
+
+
+def test_following_from_now_skips_what_was_sent_before_the_start():
+    """The bundled broker reports end offsets short, so "latest" can start a few
+    old alerts back: those are told apart by their timestamps."""
+    out = io.StringIO()
+    follow = Follow("unused", out=out, not_before_ms=1_000_000)
+    assert not follow._take(orjson.dumps(ALERT), 999_999)
+    assert not follow._take(orjson.dumps({**ALERT, "alert_id": "u7:3"}), 1_000_000)
+    assert [line.split("alert_id=")[1] for line in out.getvalue().splitlines()] \
+        == ["u7:3"]
+    assert follow.counts == {"before_start": 1, "shown": 1}
+
+
+def test_a_risk_just_below_one_is_not_shown_as_one():
+    alert = parse_alert(orjson.dumps({**ALERT, "churn_risk": 0.99963}))
+    assert "churn_risk=0.999 " in format_alert(alert)
