@@ -10,7 +10,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.errors import for_code as error_for_code
 
-from streams.errors import BrokerError
+from streams.errors import BrokerError, LifecycleError
 
 logger = logging.getLogger(__name__)
 
@@ -18,14 +18,18 @@ ADMIN_TIMEOUT_MS = 15_000
 
 
 def ensure_topics(
-    bootstrap: str, names: Iterable[str], partitions: int, replication: int
+    bootstrap: str, names: Iterable[str], partitions: int, replication: int,
+    require: Iterable[str] = (),
 ) -> dict[str, int]:
     """Create the topics that are missing; return every topic's partition count.
 
     Existing topics keep their partition count. A topic created by someone else
-    between the check and the creation counts as existing.
+    between the check and the creation counts as existing. A topic of
+    ``require`` that does not exist is an error, raised before anything is
+    created.
     """
     names = list(dict.fromkeys(names))
+    required = list(require)
     try:
         with bootstrap_quietly(bootstrap):
             admin = KafkaAdminClient(
@@ -38,6 +42,11 @@ def ensure_topics(
 
     try:
         existing = set(admin.list_topics())
+        absent = [name for name in required if name not in existing]
+        if absent:
+            raise LifecycleError(
+                f"topic {', '.join(absent)} does not exist at bootstrap={bootstrap}"
+            )
         missing = [name for name in names if name not in existing]
         if missing:
             _create_topics(admin, missing, partitions, replication)

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
+from streams import topics
 from streams.admin import ensure_topics
 from streams.errors import InvalidEvent, LifecycleError
 from streams.events import parse_event_ts
@@ -33,7 +34,7 @@ from streams.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TOPIC = "clickstream"
+DEFAULT_TOPIC = topics.CLICKSTREAM
 PROGRESS_STEP = 1000
 EXIT_OK, EXIT_SEND_FAILED, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -101,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="csv/jsonl: translate an event type value (repeatable)",
     )
     parser.add_argument(
-        "--topic", default=DEFAULT_TOPIC, type=parse_topic,
+        "--topic", default=DEFAULT_TOPIC, type=parse_target_topic,
         help=f"topic to send to (default {DEFAULT_TOPIC})",
     )
     parser.add_argument(
@@ -145,6 +146,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``lifecycle replay``; return the exit code."""
+    if args.topic != topics.CLICKSTREAM:
+        # Allowed (a recording, a second pipeline), but a typo would send every
+        # event where no worker reads.
+        print(
+            f"lifecycle replay: note: sending to topic {args.topic!r}; the worker "
+            f"reads {topics.CLICKSTREAM!r}",
+            file=sys.stderr,
+        )
     try:
         if args.copy_from:
             result = _run_copy(args, settings)
@@ -329,6 +338,24 @@ def parse_topic(text: str) -> str:
     return text
 
 
+# Topics lifecycle writes: a replay into one would mix raw events into a public
+# contract its readers trust.
+OUTPUT_TOPICS = frozenset(
+    {topics.USER_SCORES, topics.CHURN_ALERTS, topics.RECOMMENDATIONS, topics.DLQ}
+)
+
+
+def parse_target_topic(text: str) -> str:
+    """:func:`parse_topic`, and not one of lifecycle's output topics."""
+    name = parse_topic(text)
+    if name in OUTPUT_TOPICS:
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is an output topic of lifecycle; replay sends clickstream "
+            f"events (the worker reads {topics.CLICKSTREAM!r})"
+        )
+    return name
+
+
 def parse_speed(text: str) -> float | None:
     """``max`` (None) or a positive speed-up factor such as ``60`` or ``60x``."""
     if text.strip().lower() == "max":
@@ -411,7 +438,7 @@ def _run_copy(args: argparse.Namespace, settings: Settings) -> ReplayResult:
         raise ReplayError(f"--copy-from copies a whole topic; drop {', '.join(unused)}")
 
     ensure_topics(settings.bootstrap, [args.topic], settings.partitions,
-                  settings.replication)
+                  settings.replication, require=[args.copy_from])
     copied = copy_topic(
         settings.bootstrap, args.copy_from, args.topic, progress=args.progress
     )

@@ -188,3 +188,44 @@ def test_exactly_once_without_broker_transactions_says_so_in_one_line(
     assert last.startswith("lifecycle worker: LIFECYCLE_PROCESSING_GUARANTEE="
                            "exactly_once needs a broker with transactions")
     assert "use at_least_once" in last
+
+
+def test_a_recorded_topic_is_copied_whole_and_a_missing_one_creates_nothing(
+    kafka, shared_data
+):
+    from kafka import KafkaAdminClient
+
+    from tests.integration.conftest import read_topic
+
+    env = {"KAFKA_BOOTSTRAP": kafka}
+    done = lifecycle(
+        "replay", str(shared_data / TAOBAO), "--limit", "300", "--topic", "recorded",
+        "--no-progress", "--json", env=env, timeout_s=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the worker reads 'clickstream'" in done.stderr  # not the usual topic
+
+    done = lifecycle("replay", "--copy-from", "recorded", "--topic", "copied",
+                     "--no-progress", "--json", env=env, timeout_s=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["events_sent"] == 300
+
+    def records(topic):
+        return sorted((r.key, r.value, r.timestamp) for r in read_topic(kafka, topic))
+
+    assert records("copied") == records("recorded")
+
+    # A source that does not exist: an error, and no target topic left behind.
+    done = lifecycle("replay", "--copy-from", "nosuchtopic", "--topic", "copytest",
+                     "--no-progress", env=env, timeout_s=120)
+    assert done.returncode == 2
+    assert "topic nosuchtopic does not exist" in done.stderr
+    # Nor may a replay write into a topic lifecycle publishes.
+    done = lifecycle("replay", str(shared_data / TAOBAO), "--topic", "user-scores",
+                     env=env, timeout_s=120)
+    assert done.returncode == 2 and "is an output topic of lifecycle" in done.stderr
+    admin = KafkaAdminClient(bootstrap_servers=kafka)
+    try:
+        assert "copytest" not in admin.list_topics()
+    finally:
+        admin.close()

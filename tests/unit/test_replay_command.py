@@ -12,6 +12,7 @@ from streams.replay.command import (
     add_arguments,
     format_summary,
     parse_speed,
+    parse_target_topic,
     parse_time_bound,
     parse_topic,
 )
@@ -140,3 +141,12 @@ def test_a_topic_name_kafka_would_refuse_is_refused_first(name):
 def test_legal_topic_names_pass():
     for name in ("clickstream", "shop.eu-1_events", "t" * 249):
         assert parse_topic(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["user-scores", "churn-alerts", "recommendations", "clickstream-dlq"]
+)
+def test_a_replay_never_targets_an_output_topic(name):
+    with pytest.raises(argparse.ArgumentTypeError, match="output topic"):
+        parse_target_topic(name)
+    assert parse_target_topic("clickstream") == "clickstream"
