@@ -9,7 +9,6 @@ recorded topic.
 from __future__ import annotations
 
 import asyncio
-
 import logging
 import threading
 import time
