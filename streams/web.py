@@ -226,7 +226,13 @@ def users_owned(app: faust.App, users: faust.Table) -> int:
     """
     if not isinstance(users.data, MemoryStore):
         return sum(1 for _ in users.keys())
-    owned = {tp.partition for tp in app.assignor.assigned_actives()}
+    # The table's own partitions: those of the source topics can be assigned
+    # differently for a moment in a rebalance.
+    changelog = users.changelog_topic.get_topic_name()
+    owned = {
+        tp.partition for tp in app.assignor.assigned_actives()
+        if tp.topic == changelog
+    }
     return sum(1 for state in users.data.values() if state.partition in owned)
 
 

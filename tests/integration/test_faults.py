@@ -187,6 +187,14 @@ def test_worker_joining_and_leaving_mid_stream_keeps_totals_exact(
         third, expected), 60, "every user served by the remaining workers", third)
     assert user_counts(second, expected) == expected
     assert user_counts(third, expected) == expected
+    # Each worker counts the users of the partitions it owns, none twice.
+    wait_for(lambda: _users_local(second) + _users_local(third) == len(expected),
+             60, "users_local of the two workers to add up to every user", third)
+
+
+def _users_local(worker):
+    stats = worker.stats()
+    return stats["users_local"] if stats else -1
 
 
 def _answers_for_all(worker, user_ids):
