@@ -20,6 +20,7 @@ from typing import Any
 
 import faust
 import orjson
+from aiohttp.web import normalize_path_middleware
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
@@ -114,6 +115,10 @@ def create_app(settings: Settings) -> faust.App:
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 5),
+        # /stats answers as /stats/ does (a redirect), not with a 404.
+        web_application_options={
+            "middlewares": [normalize_path_middleware(append_slash=True)]
+        },
     )
     commits.track_fetched(app)
 

@@ -93,6 +93,9 @@ def test_good_bad_and_duplicate_events_land_where_they_belong(kafka, start_worke
     assert stats["counts"]["duplicates"] == 1
     assert stats["rejected"] == {reason: 1 for reason in BAD}
     # One worker: every stream partition is its own, and none is left paused.
+    # Without the trailing slash too (urllib follows the redirect).
+    assert worker.get("/stats")["counts"]["events"] >= stats["counts"]["events"]
+    assert set(worker.get("/models")) == set(worker.get("/models/"))
     parts = stats["partitions"]
     assert parts["assigned"]["clickstream"] == [0, 1, 2, 3]
     assert not any(t in parts["paused"] for t in parts["assigned"] if
