@@ -187,6 +187,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_CANNOT_RUN
+    if not args.copy_from and result.rows and not result.sent:
+        print(
+            f"lifecycle replay: warning: none of the {result.rows} rows read lie "
+            "between --from and --to; nothing was sent",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -293,8 +299,14 @@ def format_summary(result: ReplayResult) -> str:
     lines = [f"replay {result.source} ({result.fmt}) -> {result.topic}{interrupted}"]
     lines.append(_summary_line("rows read", result.rows))
     lines.append(_summary_line("events sent", result.sent))
-    lines.append(_summary_line("rejected", sum(result.skipped.values())))
-    lines += [_summary_line(k, n, 4) for k, n in sorted(result.skipped.items())]
+    # Bad rows apart from rows left out on purpose, as the log line counts them.
+    rejected = {k: n for k, n in result.skipped.items() if k not in LEFT_OUT}
+    left_out = {k: n for k, n in result.skipped.items() if k in LEFT_OUT}
+    lines.append(_summary_line("rejected", sum(rejected.values())))
+    lines += [_summary_line(k, n, 4) for k, n in sorted(rejected.items())]
+    if left_out:
+        lines.append(_summary_line("left out", sum(left_out.values())))
+        lines += [_summary_line(k, n, 4) for k, n in sorted(left_out.items())]
     lines.append(_summary_line("send failures", result.failed))
     lines += [_summary_line(k, n, 4) for k, n in sorted(result.failures.items())]
     lines.append(f"  {'seconds':<26}{result.elapsed_s:>12.2f}")

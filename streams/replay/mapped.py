@@ -51,11 +51,6 @@ def validate_mapping(
                 f"mapped field(s) {', '.join(unknown)} are not contract fields; "
                 f"use {', '.join(CONTRACT_FIELDS)}"
             )
-        missing = [field for field in REQUIRED_FIELDS if field not in mapping]
-        if missing:
-            raise SourceError(
-                f"the mapping lacks required field(s) {', '.join(missing)}"
-            )
     if type_mapping is not None:
         wrong = {src: dst for src, dst in type_mapping.items()
                  if dst not in EVENT_TYPE_SET}
@@ -80,8 +75,11 @@ def read_csv(
         if header is None:
             raise SourceError(f"{path}: the file is empty, expected a header line")
         header = [name.strip() for name in header]
-        if mapping is None:
-            mapping = {field: field for field in CONTRACT_FIELDS if field in header}
+        # A field not mapped is read from the column of its own name, if any.
+        mapping = {
+            **{field: field for field in CONTRACT_FIELDS if field in header},
+            **(mapping or {}),
+        }
         shown = ",".join(header)[:120]
         missing = [column for column in mapping.values() if column not in header]
         if missing:
@@ -117,8 +115,8 @@ def read_jsonl(
 ) -> Generator[Event, None, None]:
     """Events of a JSON-lines file, one object a line."""
     source = source_name(path)
-    if mapping is None:
-        mapping = {field: field for field in CONTRACT_FIELDS}
+    # A field not mapped is read from the key of its own name.
+    mapping = {**{field: field for field in CONTRACT_FIELDS}, **(mapping or {})}
     with open_text(path) as lines:
         for line_no, line in enumerate(lines, 1):
             if not line.strip():

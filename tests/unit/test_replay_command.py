@@ -150,3 +150,13 @@ def test_a_replay_never_targets_an_output_topic(name):
     with pytest.raises(argparse.ArgumentTypeError, match="output topic"):
         parse_target_topic(name)
     assert parse_target_topic("clickstream") == "clickstream"
+
+
+def test_the_summary_counts_rows_left_out_apart_from_rejected_ones():
+    result = ReplayResult(source="f.csv", fmt="taobao", topic="clickstream")
+    result.rows = 10
+    result.skipped.update({"outside_time_range": 7, "bad_row": 1})
+    lines = {line.split()[0]: line.split()[-1] for line in
+             format_summary(result).splitlines()[1:]}
+    assert lines["rejected"] == "1" and lines["bad_row"] == "1"
+    assert lines["left"] == "7" and lines["outside_time_range"] == "7"

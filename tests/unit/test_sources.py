@@ -501,7 +501,6 @@ def test_jsonl_mapping_and_type_mapping_apply_to_keys_and_values(write):
     [
         ({"user_id": "a", "event_type": "b", "event_ts": "c", "colour": "d"}, None,
          "not contract fields"),
-        ({"user_id": "a", "event_type": "b"}, None, "lacks required field"),
         (None, {"click": "tap"}, "unknown event type"),
     ],
 )
@@ -651,3 +650,16 @@ def test_online_retail_file_splits_customer_rows_into_purchases_and_refunds():
     assert stats["guest_row"] == 1_044_847 - 809_560
     assert types == Counter(purchase=791_114, refund=18_446)
     assert len(users) == 5_942
+
+
+def test_a_partial_mapping_reads_the_other_fields_by_their_own_names(write):
+    path = write("x.csv", "customer,event_type,event_ts\nc1,view,1709287200\n")
+    events = list(read_events(path, "csv", Counter(), {"user_id": "customer"}))
+    assert [(e["user_id"], e["event_type"]) for e in events] == [("c1", "view")]
+
+    with pytest.raises(SourceError, match="lacks the mapped column.*nosuchcol"):
+        list(read_events(path, "csv", Counter(), {"user_id": "nosuchcol"}))
+    # Mapped to a column that is there, but a required field has none.
+    path = write("y.csv", "customer,kind\nc1,view\n")
+    with pytest.raises(SourceError, match="no column for event_type, event_ts"):
+        list(read_events(path, "csv", Counter(), {"user_id": "customer"}))
