@@ -401,8 +401,9 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
         print(f"  {key:<16} {summary[key]}")
         if key == "recommendations" and "recommendations_note" in summary:
             print(f"  {'':<16} ({summary['recommendations_note']})")
-    print("  rejected")
-    for reason, count in sorted(summary["rejected"].items()) or [("none", 0)]:
+    rejected = summary["rejected"]
+    print(f"  {'rejected':<16} {sum(rejected.values())}")
+    for reason, count in sorted(rejected.items()):
         print(f"    {reason:<24} {count}")
     for target, report in summary["models"].items():
         print(
