@@ -29,7 +29,7 @@ from faust.types import TP
 from models.features import UserState
 from models.learner import LearnerClient
 from models.scoring import Scorer, ScorerConfig
-from streams import codecs, commits, compat, recovery, topics
+from streams import codecs, commits, compat, fetch_wait, recovery, topics
 from streams.alert_watch import AlertFeed
 from streams.delivery import Deliveries, hand_over
 from streams.errors import InvalidEvent
@@ -92,6 +92,7 @@ def create_app(settings: Settings) -> faust.App:
     codecs.register()
     compat.install()
     commits.install()
+    fetch_wait.install(settings.fetch_max_wait_ms)
     n = settings.partitions
     app = faust.App(
         settings.app_id,

@@ -129,6 +129,9 @@ class Settings:
     # LIFECYCLE_BATCH_WAIT_S: longest an agent waits for a batch to fill before it
     # works on what it has: the latency added to an event at low rates.
     batch_wait_s: float = 0.05
+    # LIFECYCLE_FETCH_MAX_WAIT_MS: longest the broker may hold the worker's fetch
+    # when no record is there (Faust fixes it at 1500; see streams/fetch_wait.py).
+    fetch_max_wait_ms: int = 100
     # LIFECYCLE_LEARNER: where the models learn. "process" (about twice the
     # throughput of inline): a learner process of the worker's own judges,
     # teaches, retrains and checkpoints, and the worker scores with its newest
@@ -180,6 +183,10 @@ class Settings:
                         "pairs separated by commas, each port a number from 1 to "
                         "65535"
                     )
+        if not 1 <= self.fetch_max_wait_ms <= 30_000:
+            raise ConfigError(
+                "LIFECYCLE_FETCH_MAX_WAIT_MS must be 1 to 30000 (milliseconds)"
+            )
         if not 1 <= self.web_port <= 65535:
             raise ConfigError("LIFECYCLE_WEB_PORT must be a port number, 1 to 65535")
         if self.session_timeout_s <= 0 or self.rebalance_timeout_s <= 0:
