@@ -38,6 +38,7 @@ from streams.paused import PausedWatch
 from streams.pipeline import UserPipeline
 from streams.rekey import SourceMessage, source_headers
 from streams.settings import Settings
+from streams.watermark import DIRECT, REKEYED_UNKNOWN
 
 log = logging.getLogger(__name__)
 
@@ -259,10 +260,12 @@ def create_app(settings: Settings) -> faust.App:
         scorer.close()
 
     def apply(
-        event: dict[str, Any], message: Any, source: Any = None
+        event: dict[str, Any], message: Any, source: Any = None,
+        lane: int = DIRECT,
     ) -> int | None:
         """Apply an event read from ``message``, or dead-letter it if untimely;
-        a dead letter names ``source`` (default: the message itself). Returns the
+        a dead letter names ``source`` (default: the message itself), and
+        ``lane`` says by which road it came (streams.watermark). Returns the
         partition to sweep before the next event, if its sweep is due."""
         partition = message.partition
         user_id = event["user_id"]
@@ -270,7 +273,7 @@ def create_app(settings: Settings) -> faust.App:
         try:
             state = pipeline.on_event(
                 event, partition, users.get(user_id), time.monotonic(),
-                int(time.time() * 1000),
+                int(time.time() * 1000), lane,
             )
         except InvalidEvent as exc:
             reject(source or message, exc)
@@ -344,13 +347,15 @@ def create_app(settings: Settings) -> faust.App:
         source = SourceMessage.of(message)
         if source is None:
             # Re-keyed by an older worker: the normalised event, as JSON.
-            return apply(orjson.loads(message.value), message)
+            return apply(
+                orjson.loads(message.value), message, lane=REKEYED_UNKNOWN
+            )
         try:
             parsed = parse_event(message.value)
         except InvalidEvent as exc:  # it parsed before the re-keying; kept anyway
             reject(source, exc)
             return None
-        return apply(parsed, message, source)
+        return apply(parsed, message, source, lane=source.partition)
 
     # Each agent works a batch at a time: Faust acknowledges a batch's offsets
     # when the agent asks for the next one, by then the rows and outputs of the

@@ -30,7 +30,7 @@ from models.scoring import Scorer
 from streams import topics
 from streams.errors import InvalidEvent
 from streams.settings import Settings
-from streams.watermark import Watermarks
+from streams.watermark import DIRECT, Watermarks
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,13 @@ class UserPipeline:
     # -- events -------------------------------------------------------------
 
     def check_time(
-        self, event: dict[str, Any], partition: int, wall_ms: int
+        self, event: dict[str, Any], partition: int, wall_ms: int,
+        lane: int = DIRECT,
     ) -> None:
         """Raise InvalidEvent for an event too late or too far in the future.
 
-        Late: behind its partition's watermark. Future: more than
+        Late: behind its partition's watermark, as an event that came by
+        ``lane`` is judged (see :mod:`streams.watermark`). Future: more than
         LIFECYCLE_MAX_FUTURE_S ahead of the wall clock. Neither moves a watermark.
         """
         ts_ms = event["event_ts_ms"]
@@ -111,7 +113,7 @@ class UserPipeline:
                 f"clock (limit {self.settings.max_future_s:.0f}s)",
                 ahead_by_ms=ahead_ms,
             )
-        late_ms = self.watermark.late_by_ms(partition, ts_ms)
+        late_ms = self.watermark.late_by_ms(partition, ts_ms, lane)
         if late_ms > 0:
             self.counts["late_events"] += 1
             raise InvalidEvent(
@@ -128,13 +130,15 @@ class UserPipeline:
         state: UserState | None,
         now_s: float = 0.0,
         wall_ms: int | None = None,
+        lane: int = DIRECT,
     ) -> UserState | None:
         """Apply one normalised event; return the row to store (None: unchanged).
 
         A known event is a duplicate, whenever it comes. An unknown one that is
         late or from the future raises InvalidEvent (see check_time), when
         ``wall_ms`` is given. ``now_s`` is the monotonic clock, used only to tell
-        idle partitions.
+        idle partitions; ``lane`` says by which road the event came (read from
+        the partition itself, or re-keyed from which clickstream partition).
         """
         user_id = event["user_id"]
         ts_ms = event["event_ts_ms"]
@@ -143,7 +147,7 @@ class UserPipeline:
             self.counts["duplicates"] += 1
             return None
         if wall_ms is not None:
-            self.check_time(event, partition, wall_ms)
+            self.check_time(event, partition, wall_ms, lane)
         if state is None:
             state = UserState(user_id, partition)
             self.counts["users_new"] += 1
@@ -163,6 +167,7 @@ class UserPipeline:
             partition,
             ts_ms if wall_ms is None or ts_ms <= wall_ms else wall_ms,
             now_s,
+            lane,
         )
 
         # Labels first: this event is the outcome of earlier scoring moments.

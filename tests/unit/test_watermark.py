@@ -163,3 +163,49 @@ def test_an_event_from_a_fast_clock_moves_the_watermark_only_to_the_wall_clock()
     after = pipeline_with(rows, deleted, max_future_s=86_400)
     after.reindex(0, rows.values(), wall_ms=wall + 60_000)
     assert after.watermark.partition_ms(0) == wall + 59_000
+
+
+def test_a_partition_fed_by_several_lanes_runs_on_the_slowest_live_one():
+    """Re-keying merges clickstream partitions read at uneven speeds: an event
+    of a slower source is on time in its own order, however far another
+    source has gone (a backlog after a restart, a replay)."""
+    from streams.watermark import DIRECT
+
+    marks = Watermarks(grace_ms=1000, idle_after_s=10)
+    marks.observe(2, T0 + 300_000, now_s=100, lane=0)  # source 0 read ahead
+    assert marks.late_by_ms(2, T0, lane=1) == 0  # a lane's first event
+    marks.observe(2, T0, now_s=100, lane=1)
+    assert marks.late_by_ms(2, T0 - 500, lane=1) == 0  # within grace
+    assert marks.late_by_ms(2, T0 - 3000, lane=1) == 2000
+    assert marks.late_by_ms(2, T0 + 200_000, lane=0) == 99_000
+    assert marks.late_by_ms(2, T0, lane=DIRECT) == 0  # no such lane yet
+    # Sweeps wait for the slower lane; the worker watermark does not.
+    assert marks.partition_ms(2) == T0 - 1000
+    assert marks.sweep_ms(2, now_s=101, caught_up=False) == T0 - 1000
+    assert marks.value_ms == T0 + 299_000
+
+    # Source 1 goes quiet; silent for idle_after_s while source 0 goes on, it
+    # no longer holds the partition's sweeps back.
+    marks.observe(2, T0 + 301_000, now_s=109, lane=0)
+    assert marks.partition_ms(2) == T0 - 1000
+    marks.observe(2, T0 + 302_000, now_s=111, lane=0)
+    assert marks.partition_ms(2) == T0 + 301_000
+    assert marks.late_by_ms(2, T0 + 1000, lane=1) == 0  # its own order still
+
+
+def test_a_restored_clock_judges_the_direct_lane_not_a_rekeyed_backlog():
+    """Rows say how far a partition's events went, not by which lane: after a
+    restart an event read from the partition itself behind them is late; the
+    re-keyed lanes start afresh and rule the sweeps once heard from."""
+    from streams.watermark import DIRECT
+
+    marks = Watermarks(grace_ms=1000, idle_after_s=10)
+    marks.restore(3, T0 + 120_000)
+    assert marks.late_by_ms(3, T0, lane=DIRECT) == 119_000
+    assert marks.late_by_ms(3, T0, lane=0) == 0
+    assert marks.partition_ms(3) == T0 + 119_000  # swept on it until then
+    marks.observe(3, T0, now_s=50, lane=0)
+    marks.observe(3, T0 + 10_000, now_s=50, lane=1)
+    assert marks.partition_ms(3) == T0 - 1000
+    assert marks.late_by_ms(3, T0 + 5000, lane=0) == 0
+    assert marks.late_by_ms(3, T0, lane=DIRECT) == 119_000
