@@ -119,7 +119,9 @@ class UserPipeline:
             raise InvalidEvent(
                 "late_event",
                 f"event_ts_ms={ts_ms} is {late_ms / 1000:.3f}s behind the watermark "
-                f"of partition {partition}",
+                f"of partition {partition}"
+                + (f" for events re-keyed from clickstream partition {lane}"
+                   if lane >= 0 else ""),
                 late_by_ms=late_ms,
             )
 
