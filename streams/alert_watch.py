@@ -81,13 +81,22 @@ def parse_alert(raw: bytes | None) -> dict[str, Any] | None:
     return body
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: a character that is not printable
+    (an escape sequence, a newline, a NUL) shows as its Python escape, so a
+    user id cannot recolour the screen or forge a line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def format_alert(alert: dict[str, Any]) -> str:
     """One line for a terminal: event time, who, how risky, how long silent."""
     at = datetime.fromtimestamp(alert["alert_ts_ms"] / 1000, UTC)
     fields = [
         at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ALERT",
-        f"user={alert['user_id']}",
+        f"user={printable(alert['user_id'])}",
         # Never "1.000": a risk is strictly below 1, and 0.9996 is shown as
         # the 0.999 it exceeds.
         f"churn_risk={min(alert['churn_risk'], 0.999):.3f}",
@@ -97,7 +106,7 @@ def format_alert(alert: dict[str, Any]) -> str:
                       ("monetary_total", "spent"), ("episode", "episode")):
         if key in alert:
             fields.append(f"{name}={alert[key]}")
-    fields.append(f"alert_id={alert['alert_id']}")
+    fields.append(f"alert_id={printable(alert['alert_id'])}")
     return " ".join(fields)
 
 

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import orjson
 
 from streams import topics
-from streams.alert_watch import format_alert
+from streams.alert_watch import format_alert, printable
 from streams.errors import LifecycleError
 from streams.settings import Settings, env_name
 
@@ -222,9 +222,9 @@ def format_output(topic: str, body: dict[str, Any]) -> str:
     if topic == topics.CHURN_ALERTS:
         return format_alert(body)  # as `lifecycle alerts` shows it
     items = " ".join(
-        f"{i['item_id']}({i['reason'][0]})" for i in body["items"]
+        f"{printable(i['item_id'])}({i['reason'][0]})" for i in body["items"]
     )
-    return f"REC   user={body['user_id']} items={items}"
+    return f"REC   user={printable(body['user_id'])} items={items}"
 
 
 def preset_overrides(

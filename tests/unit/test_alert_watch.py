@@ -103,3 +103,17 @@ def test_following_from_now_skips_what_was_sent_before_the_start():
 def test_a_risk_just_below_one_is_not_shown_as_one():
     alert = parse_alert(orjson.dumps({**ALERT, "churn_risk": 0.99963}))
     assert "churn_risk=0.999 " in format_alert(alert)
+
+
+def test_a_user_id_cannot_write_to_the_terminal_beyond_its_own_line():
+    """Ids are any strings: one carrying an escape sequence or a newline is
+    shown escaped, not obeyed."""
+    hostile = "e\x1b[2J\x1b]0;pwned\x07\nFAKE LINE\x00"
+    alert = parse_alert(orjson.dumps(
+        {**ALERT, "user_id": hostile, "alert_id": hostile + ":1"}
+    ))
+    line = format_alert(alert)
+    assert line.isprintable()
+    assert "user=e\\x1b[2J\\x1b]0;pwned\\x07\\nFAKE LINE\\x00 " in line
+    assert format_alert(parse_alert(orjson.dumps({**ALERT, "user_id": "Zoë 7"}))
+                        ).split()[2] == "user=Zoë"
