@@ -282,6 +282,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 f"alerts_page={stack.web_url}/alerts/ logs={workdir}",
                 file=live, flush=True,
             )
+            print(
+                "REC items: (c) often followed the user's recent items, "
+                "(p) popular (a user with no such items yet)",
+                file=live, flush=True,
+            )
 
             started = time.monotonic()
             result = replay_file(

@@ -196,10 +196,13 @@ def parse_event_ts(value: Any) -> int:
         if _looks_numeric(text):
             try:
                 number = float(text) if "." in text else int(text)
-            except ValueError:
-                number = None
-            if number is not None:
-                return _epoch_to_ms(number)
+            except ValueError:  # Python reads no integer of over 4,300 digits
+                raise InvalidEvent(
+                    "invalid_timestamp",
+                    f"event_ts={text[:12]!r}...({len(text)} characters) is neither "
+                    "epoch seconds nor epoch milliseconds between 1990 and 2100",
+                ) from None
+            return _epoch_to_ms(number)
         return _iso_to_ms(text)
     raise InvalidEvent("invalid_timestamp", f"event_ts is {_kind(value)}")
 
@@ -284,11 +287,11 @@ def _checked_price(value: Any) -> float:
         raise InvalidEvent(
             "invalid_field", f"price must be a number, got {_kind(value)} {value!r:.40}"
         )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidEvent("invalid_field", f"price={value} is not a finite number")
     # An integer is compared as it is: one beyond a float's range (the standard
     # library reads 10**400 exactly) would not convert.
-    if not (0 <= value <= MAX_PRICE if isinstance(value, int) else (
-        math.isfinite(value) and 0 <= value <= MAX_PRICE
-    )):
+    if not 0 <= value <= MAX_PRICE:
         raise InvalidEvent(
             "invalid_field",
             f"price={_brief(value)} must be between 0 and {MAX_PRICE:g}",

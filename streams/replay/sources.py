@@ -68,7 +68,7 @@ def read_events(
     """
     path = Path(path)
     if not path.is_file():
-        raise SourceError(f"{path}: no such file")
+        raise SourceError(not_a_file(path))
     if fmt == "auto":
         fmt = detect_format(path)
     logger.debug("reading path=%s format=%s", path, fmt)
@@ -92,11 +92,18 @@ def read_events(
     return readers[fmt](path, stats)
 
 
+def not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a file of events."""
+    if path.is_dir():
+        return f"{path}: is a directory, not a file of events"
+    return f"{path}: no such file"
+
+
 def detect_format(path: str | Path) -> str:
     """Guess a file's format from its name, then from its header line."""
     path = Path(path)
     if not path.is_file():
-        raise SourceError(f"{path}: no such file")
+        raise SourceError(not_a_file(path))
     name = path.name.lower()
     base = name.removesuffix(".gz")
     if base.startswith("userbehavior") and base.endswith(".csv"):

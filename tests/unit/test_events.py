@@ -179,3 +179,14 @@ def test_a_huge_integer_price_and_deep_nesting_are_bad_input_not_our_bug():
     for deep in (b"[" * 200_000 + b"]" * 200_000, b'{"a":' * 5000 + b"1" + b"}" * 5000):
         reason, detail = _detail(deep)
         assert reason == "invalid_json" and "depth" in detail
+
+
+def test_a_5000_digit_time_and_a_nan_price_say_what_they_are():
+    raw = b'{"user_id": "u1", "event_type": "view", "event_ts": '
+    reason, detail = _detail(raw + b'"' + b"1" * 5000 + b'"}')
+    assert reason == "invalid_timestamp"
+    assert "(5000 characters) is neither epoch seconds" in detail
+    assert len(detail) < 160
+    raw = b'{"user_id": "u1", "event_type": "view", "event_ts": 1700000000, '
+    reason, detail = _detail(raw + b'"price": NaN}')
+    assert (reason, detail) == ("invalid_field", "price=nan is not a finite number")
