@@ -273,7 +273,7 @@ def create_app(settings: Settings) -> faust.App:
         try:
             state = pipeline.on_event(
                 event, partition, users.get(user_id), time.monotonic(),
-                int(time.time() * 1000), lane,
+                int(time.time() * 1000), lane, message.offset,
             )
         except InvalidEvent as exc:
             reject(source or message, exc)

@@ -90,18 +90,28 @@ class UserPipeline:
         # Per partition, a min-heap of (due event time, user id): when each user
         # next needs a look. Stale entries are skipped when popped.
         self._due: dict[int, list[tuple[int, str]]] = {}
+        # Per (partition, road: 0 read from the partition, 1 re-keyed), the
+        # highest offset of a message applied; rebuilt from the rows (their
+        # ``offsets``) when a partition is indexed. A message at or below it is
+        # read again (redelivered after a rebalance, a restart or a message
+        # Faust dropped), not late: the producer wrote it before messages
+        # already applied.
+        self._applied_to: dict[tuple[int, int], int] = {}
 
     # -- events -------------------------------------------------------------
 
     def check_time(
         self, event: dict[str, Any], partition: int, wall_ms: int,
-        lane: int = DIRECT,
+        lane: int = DIRECT, reread: bool = False,
     ) -> None:
         """Raise InvalidEvent for an event too late or too far in the future.
 
         Late: behind its partition's watermark, as an event that came by
-        ``lane`` is judged (see :mod:`streams.watermark`). Future: more than
-        LIFECYCLE_MAX_FUTURE_S ahead of the wall clock. Neither moves a watermark.
+        ``lane`` is judged (see :mod:`streams.watermark`), unless the message is
+        read again (``reread``: it was written before messages already applied,
+        so its place in the order was on time or it would have been refused
+        then). Future: more than LIFECYCLE_MAX_FUTURE_S ahead of the wall clock.
+        Neither moves a watermark.
         """
         ts_ms = event["event_ts_ms"]
         ahead_ms = ts_ms - wall_ms
@@ -114,7 +124,9 @@ class UserPipeline:
                 ahead_by_ms=ahead_ms,
             )
         late_ms = self.watermark.late_by_ms(partition, ts_ms, lane)
-        if late_ms > 0:
+        if late_ms > 0 and reread:
+            self.counts["rereads_behind_watermark"] += 1
+        elif late_ms > 0:
             self.counts["late_events"] += 1
             raise InvalidEvent(
                 "late_event",
@@ -133,6 +145,7 @@ class UserPipeline:
         now_s: float = 0.0,
         wall_ms: int | None = None,
         lane: int = DIRECT,
+        offset: int | None = None,
     ) -> UserState | None:
         """Apply one normalised event; return the row to store (None: unchanged).
 
@@ -140,7 +153,8 @@ class UserPipeline:
         late or from the future raises InvalidEvent (see check_time), when
         ``wall_ms`` is given. ``now_s`` is the monotonic clock, used only to tell
         idle partitions; ``lane`` says by which road the event came (read from
-        the partition itself, or re-keyed from which clickstream partition).
+        the partition itself, or re-keyed from which clickstream partition), and
+        ``offset`` where its message lies in that road's topic partition.
         """
         user_id = event["user_id"]
         ts_ms = event["event_ts_ms"]
@@ -148,8 +162,13 @@ class UserPipeline:
         if state is not None and event["event_id"] in state.seen:
             self.counts["duplicates"] += 1
             return None
+        road = 0 if lane == DIRECT else 1
         if wall_ms is not None:
-            self.check_time(event, partition, wall_ms, lane)
+            self.check_time(
+                event, partition, wall_ms, lane,
+                offset is not None
+                and offset <= self._applied_to.get((partition, road), -1),
+            )
         if state is None:
             state = UserState(user_id, partition)
             self.counts["users_new"] += 1
@@ -162,6 +181,11 @@ class UserPipeline:
             self.counts["duplicates"] += 1
             return None
         self.counts["events"] += 1
+        if offset is not None:
+            if offset > state.offsets[road]:
+                state.offsets[road] = offset
+            if offset > self._applied_to.get((partition, road), -1):
+                self._applied_to[partition, road] = offset
         # A clock moves no further than the wall clock: one device stamping its
         # events a day ahead would otherwise make everyone else's events late
         # (and sweep every user a day early).
@@ -275,17 +299,28 @@ class UserPipeline:
         a restart is late after it too."""
         self._due[partition] = []
         newest_ms = 0
+        read_to = [
+            self._applied_to.get((partition, 0), -1),
+            self._applied_to.get((partition, 1), -1),
+        ]
         for state in states:
             self._schedule(state)
             if state.last_ts_ms > newest_ms:
                 newest_ms = state.last_ts_ms
+            direct, rekeyed = state.offsets
+            if direct > read_to[0]:
+                read_to[0] = direct
+            if rekeyed > read_to[1]:
+                read_to[1] = rekeyed
+        self._applied_to[partition, 0], self._applied_to[partition, 1] = read_to
         if wall_ms is not None and newest_ms > wall_ms:
             newest_ms = wall_ms
         self.watermark.restore(partition, newest_ms)
         log.info(
-            "partition indexed partition=%d users=%d watermark_ms=%d",
+            "partition indexed partition=%d users=%d watermark_ms=%d "
+            "applied_offset=%d rekeyed_applied_offset=%d",
             partition, len(self._due[partition]),
-            self.watermark.partition_ms(partition),
+            self.watermark.partition_ms(partition), read_to[0], read_to[1],
         )
 
     def forget(self, partition: int) -> None:
@@ -293,6 +328,8 @@ class UserPipeline:
         owner rebuilds it from the rows (see :meth:`reindex`)."""
         self._due.pop(partition, None)
         self._swept_ms.pop(partition, None)
+        self._applied_to.pop((partition, 0), None)
+        self._applied_to.pop((partition, 1), None)
         self.watermark.forget(partition)
 
     def _evaluate_silent(self, state: UserState, watermark_ms: int) -> None:

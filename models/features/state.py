@@ -17,10 +17,14 @@ from models.features.windows import TIERS
 # write, and it is written at every change of the user. Version 4 has the layout
 # of version 3, but keeps the vectors of pending moments packed (a text, see
 # models.vectors.pack) where version 3 kept lists of numbers; a worker that reads
-# version 3 refuses it rather than feed a model text. Versions 1 and 2 (objects)
-# and 3 are still read, and written back as version 4.
-ROW_VERSION = 4
-ARRAY_VERSIONS = (3, ROW_VERSION)
+# version 3 refuses it rather than feed a model text. Version 5 adds ``offsets``
+# at the end: where in its input the row's last events were read (see
+# UserState). Versions 1 and 2 (objects), 3 and 4 are still read, and written
+# back as version 5.
+ROW_VERSION = 5
+ARRAY_VERSIONS = (3, 4, ROW_VERSION)
+# Offsets not known (a row written before version 5, or no event by that road).
+NO_OFFSET = -1
 
 
 class UserState:
@@ -43,6 +47,8 @@ class UserState:
         "order_gap_mean_s", "order_gap_m2_s2", "cart", "affinity",
         "affinity_ref_ms", "viewed_price_sum", "viewed_priced",
         "bought_price_sum", "bought_priced",
+        # Added in row version 5.
+        "offsets",
     )
 
     def __init__(self, user_id: str, partition: int = 0) -> None:
@@ -97,6 +103,11 @@ class UserState:
         self.viewed_priced = 0
         self.bought_price_sum = 0.0
         self.bought_priced = 0
+        # The highest offset of a message applied to this row, read from the
+        # user's partition of the clickstream and of the re-keyed topic: the
+        # partition's highest tells a worker that takes it over which messages
+        # it reads again (streams.pipeline: they are not judged late).
+        self.offsets = [NO_OFFSET, NO_OFFSET]
 
     def to_dict(self) -> dict[str, Any]:
         return dict(zip(self.__slots__, _read_all(self), strict=True))
@@ -122,25 +133,33 @@ class UserState:
         data = orjson.loads(raw)
         if isinstance(data, dict):
             return cls.from_dict(data)
+        fields = (
+            ROW_FIELDS if not isinstance(data, list) or not data
+            or data[0] == ROW_VERSION else FIELDS_BEFORE_5
+        )
         if (
             not isinstance(data, list)
             or not data
             or data[0] not in ARRAY_VERSIONS
-            or len(data) != len(ROW_FIELDS) + 1
+            or len(data) != len(fields) + 1
         ):
             raise ValueError(
                 f"not a user row of version {ROW_VERSION} or older: "
                 f"{raw[:60]!r} ({len(raw)} bytes)"
             )
         state = cls.__new__(cls)
-        for name, value in zip(ROW_FIELDS, data[1:], strict=True):
+        for name, value in zip(fields, data[1:], strict=True):
             setattr(state, name, value)
+        if fields is FIELDS_BEFORE_5:
+            state.offsets = [NO_OFFSET, NO_OFFSET]
         state.row_version = ROW_VERSION
         return state
 
 
-# The fields of a version 3 row, in order after its version.
+# The fields of a row, in order after its version.
 ROW_FIELDS = tuple(name for name in UserState.__slots__ if name != "row_version")
+# ... of a version 3 or 4 row.
+FIELDS_BEFORE_5 = tuple(name for name in ROW_FIELDS if name != "offsets")
 # One C call reads them all: a row is written at every change of its user.
 _read_row = operator.attrgetter(*ROW_FIELDS)
 _read_all = operator.attrgetter(*UserState.__slots__)

@@ -181,7 +181,13 @@ def test_worker_joining_and_leaving_mid_stream_keeps_totals_exact(
         wait_for(lambda: total_events(second, expected) == 12_000, 180,
                  "all events applied on the remaining workers", second)
     except AssertionError as exc:
-        raise AssertionError(f"last total: {_last_total.get('value')}") from exc
+        said = {
+            name: {key: (w.stats() or {}).get(key) for key in ("counts", "rejected")}
+            for name, w in (("second", second), ("third", third))
+        }
+        raise AssertionError(
+            f"last total: {_last_total.get('value')}; workers: {said}"
+        ) from exc
     # A worker answers 503 while the group rebalances; wait until both answer.
     wait_for(lambda: _answers_for_all(second, expected) and _answers_for_all(
         third, expected), 60, "every user served by the remaining workers", third)

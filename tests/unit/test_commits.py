@@ -46,6 +46,33 @@ def test_an_unacknowledged_head_offset_holds_the_commit():
     assert not commits._unacked(c)[TP0]  # forgotten once committed past
 
 
+def test_a_held_partition_is_sought_back_to_the_dropped_message_once_a_while():
+    """Dropped as the flow resumed, with no rebalance to come: the message is
+    fetched again now, not at the next rebalance or restart."""
+    sought = []
+
+    async def seek_wait(partitions):
+        sought.append(dict(partitions))
+
+    async def main():
+        c = consumer(100, [101, 102, 103])
+        c.flow_active = True
+        c.app = SimpleNamespace(rebalancing=False)
+        c.seek_wait = seek_wait
+        commits._unacked(c)[TP0].add(100)
+        assert commits._checked_new_offset(c, TP0) is None
+        assert commits._checked_new_offset(c, TP0) is None  # within RESEEK_S
+        await asyncio.sleep(0)
+        assert sought == [{TP0: 100}]
+        c.app.rebalancing = True  # the rebalance seeks to the committed offset
+        c._lifecycle_sought.clear()
+        assert commits._checked_new_offset(c, TP0) is None
+        await asyncio.sleep(0)
+        assert sought == [{TP0: 100}]
+
+    asyncio.run(main())
+
+
 def test_offsets_before_an_unacknowledged_one_still_commit():
     c = consumer(100, [100, 101])
     commits._unacked(c)[TP0].add(102)

@@ -568,13 +568,25 @@ def test_rows_hold_plain_lists_of_numbers():
     assert field["recent_orders"] == [[T0 - 1, None]]
 
 
-def test_a_version_2_row_reads_as_it_was_and_is_written_as_version_4():
+def test_a_version_2_row_reads_as_it_was_and_is_written_as_version_5():
     heavy = heavy_state()
     as_v2 = heavy.to_dict() | {"row_version": 2}
+    del as_v2["offsets"]
     state = UserState.loads(orjson.dumps(as_v2))
     assert state.to_dict() == heavy.to_dict()
-    assert orjson.loads(state.dumps())[0] == 4
+    assert orjson.loads(state.dumps())[0] == 5
     assert UserState.loads(state.dumps()).to_dict() == heavy.to_dict()
+
+
+def test_a_version_4_row_reads_without_offsets_and_keeps_them_once_written():
+    heavy = heavy_state()
+    heavy.offsets = [812, 7]
+    row = orjson.loads(heavy.dumps())
+    assert row[-1] == [812, 7]
+    state = UserState.loads(orjson.dumps([4, *row[1:-1]]))
+    assert state.offsets == [-1, -1]
+    assert state.to_dict() == heavy.to_dict() | {"offsets": [-1, -1]}
+    assert UserState.loads(heavy.dumps()).offsets == [812, 7]
 
 
 def test_a_version_3_row_with_vectors_as_numbers_is_read_and_learnable():
@@ -583,7 +595,7 @@ def test_a_version_3_row_with_vectors_as_numbers_is_read_and_learnable():
     heavy.pending = [{"ts_ms": T0, "x": [round(v, 4) for v in x],
                       "churn": None, "purchase": None}]
     row = orjson.loads(heavy.dumps())
-    row[0] = 3
+    row = [3, *row[1:-1]]  # version 3 had no offsets
     state = UserState.loads(orjson.dumps(row))
     assert state.row_version == ROW_VERSION
     assert state.pending == heavy.pending
@@ -591,10 +603,10 @@ def test_a_version_3_row_with_vectors_as_numbers_is_read_and_learnable():
 
 
 @pytest.mark.parametrize(
-    "row", [[5, "u"], [4, "u"], [3, "u"], [], "u", 7], ids=repr
+    "row", [[6, "u"], [5, "u"], [4, "u"], [3, "u"], [], "u", 7], ids=repr
 )
 def test_a_row_of_an_unknown_version_or_shape_is_refused(row):
-    with pytest.raises(ValueError, match="not a user row of version 4 or older"):
+    with pytest.raises(ValueError, match="not a user row of version 5 or older"):
         UserState.loads(orjson.dumps(row))
 
 

@@ -5,7 +5,7 @@ import pytest
 from streams.errors import InvalidEvent
 from streams.pipeline import UserPipeline
 from streams.settings import Settings
-from streams.watermark import Watermarks
+from streams.watermark import DIRECT, Watermarks
 
 T0 = 1_700_000_000_000
 
@@ -169,8 +169,6 @@ def test_a_partition_fed_by_several_lanes_runs_on_the_slowest_live_one():
     """Re-keying merges clickstream partitions read at uneven speeds: an event
     of a slower source is on time in its own order, however far another
     source has gone (a backlog after a restart, a replay)."""
-    from streams.watermark import DIRECT
-
     marks = Watermarks(grace_ms=1000, idle_after_s=10)
     marks.observe(2, T0 + 300_000, now_s=100, lane=0)  # source 0 read ahead
     assert marks.late_by_ms(2, T0, lane=1) == 0  # a lane's first event
@@ -197,8 +195,6 @@ def test_a_restored_clock_judges_the_direct_lane_not_a_rekeyed_backlog():
     """Rows say how far a partition's events went, not by which lane: after a
     restart an event read from the partition itself behind them is late; the
     re-keyed lanes start afresh and rule the sweeps once heard from."""
-    from streams.watermark import DIRECT
-
     marks = Watermarks(grace_ms=1000, idle_after_s=10)
     marks.restore(3, T0 + 120_000)
     assert marks.late_by_ms(3, T0, lane=DIRECT) == 119_000
@@ -209,3 +205,42 @@ def test_a_restored_clock_judges_the_direct_lane_not_a_rekeyed_backlog():
     assert marks.partition_ms(3) == T0 - 1000
     assert marks.late_by_ms(3, T0 + 5000, lane=0) == 0
     assert marks.late_by_ms(3, T0, lane=DIRECT) == 119_000
+
+
+def test_a_message_read_again_is_not_late_before_or_after_a_restart():
+    """Faust can drop a message on its way to the agent and go on with the
+    next ones; it is read again later (a seek back, a rebalance, a restart),
+    behind events applied meanwhile. It was written before them: not late. A
+    new message just as far behind is."""
+    rows, deleted = {}, []
+    before = pipeline_with(rows, deleted)
+    # Offset 11 is dropped: 12 to 20 come first, a minute apart.
+    for offset in range(10, 21):
+        if offset != 11:
+            rows["a"] = before.on_event(
+                event("a", T0 + offset * 60_000, f"e{offset}"), 0, rows.get("a"),
+                wall_ms=T0 + 3_600_000, offset=offset,
+            )
+    dropped = event("a", T0 + 11 * 60_000, "e11")
+    state = before.on_event(dropped, 0, rows["a"], wall_ms=T0 + 3_600_000,
+                            offset=11)
+    assert state is not None and state.n_events == 11
+    assert before.counts["rereads_behind_watermark"] == 1
+    assert rows["a"].offsets == [20, -1]
+
+    # A new process takes the partition over from the rows.
+    after = pipeline_with(rows, deleted)
+    after.reindex(0, rows.values(), wall_ms=T0 + 3_600_000)
+    with pytest.raises(InvalidEvent):  # a new message (offset 21), 9 minutes late
+        after.on_event(event("b", T0 + 11 * 60_000, "b1"), 0, None,
+                       wall_ms=T0 + 3_600_000, offset=21)
+    rows["c"] = after.on_event(event("c", T0 + 11 * 60_000, "c1"), 0, None,
+                               wall_ms=T0 + 3_600_000, offset=15)
+    assert rows["c"].n_events == 1  # read again: another owner applied 20
+    # Re-keyed messages count offsets of their own topic.
+    rows["c"] = after.on_event(event("c", T0 + 12 * 60_000, "c2"), 0, rows["c"],
+                               wall_ms=T0 + 3_600_000, lane=2, offset=4)
+    assert rows["c"].offsets == [15, 4]
+    after.forget(0)
+    assert after.on_event(event("e", T0, "x"), 0, None, wall_ms=T0 + 3_600_000,
+                          offset=3) is not None
