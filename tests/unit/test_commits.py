@@ -73,6 +73,20 @@ def test_a_held_partition_is_sought_back_to_the_dropped_message_once_a_while():
     asyncio.run(main())
 
 
+def test_an_offset_acknowledged_twice_does_not_stall_the_commit():
+    """Faust fills a recorded gap into the acknowledged offsets without looking
+    whether they are there already; its run of consecutive offsets then ended
+    at the first repeat, and the commit crept on by one offset at a time."""
+    assert list(commits.runs_allowing_repeats([7, 8, 8, 9, 11, 12])) == [
+        [7, 8, 8, 9], [11, 12]
+    ]
+    commits.install()
+    c = consumer(100, [100, 101, 102, 103])
+    c._gap[TP0].addi(101, 103)  # 101 and 102 recorded as a gap, then read
+    assert commits._checked_new_offset(c, TP0) == 104
+    assert c._acked[TP0] == []
+
+
 def test_offsets_before_an_unacknowledged_one_still_commit():
     c = consumer(100, [100, 101])
     commits._unacked(c)[TP0].add(102)
