@@ -16,6 +16,7 @@ from typing import Any
 
 from models.alerts import close_on_activity, should_alert
 from models.features import UserState, apply_event, feature_values, is_duplicate
+from models.features.state import NO_OFFSET
 from models.labels import (
     CHURN,
     PURCHASE,
@@ -90,13 +91,13 @@ class UserPipeline:
         # Per partition, a min-heap of (due event time, user id): when each user
         # next needs a look. Stale entries are skipped when popped.
         self._due: dict[int, list[tuple[int, str]]] = {}
-        # Per (partition, road: 0 read from the partition, 1 re-keyed), the
-        # highest offset of a message applied; rebuilt from the rows (their
-        # ``offsets``) when a partition is indexed. A message at or below it is
+        # Per partition, the highest offset of a message applied, by road as a
+        # row's ``offsets`` (read from the partition, re-keyed); rebuilt from the
+        # rows when a partition is indexed. A message at or below it is
         # read again (redelivered after a rebalance, a restart or a message
         # Faust dropped), not late: the producer wrote it before messages
         # already applied.
-        self._applied_to: dict[tuple[int, int], int] = {}
+        self._applied_to: dict[int, list[int]] = {}
 
     # -- events -------------------------------------------------------------
 
@@ -163,11 +164,11 @@ class UserPipeline:
             self.counts["duplicates"] += 1
             return None
         road = 0 if lane == DIRECT else 1
+        applied = self._applied(partition)
         if wall_ms is not None:
             self.check_time(
                 event, partition, wall_ms, lane,
-                offset is not None
-                and offset <= self._applied_to.get((partition, road), -1),
+                offset is not None and offset <= applied[road],
             )
         if state is None:
             state = UserState(user_id, partition)
@@ -184,8 +185,8 @@ class UserPipeline:
         if offset is not None:
             if offset > state.offsets[road]:
                 state.offsets[road] = offset
-            if offset > self._applied_to.get((partition, road), -1):
-                self._applied_to[partition, road] = offset
+            if offset > applied[road]:
+                applied[road] = offset
         # A clock moves no further than the wall clock: one device stamping its
         # events a day ahead would otherwise make everyone else's events late
         # (and sweep every user a day early).
@@ -299,10 +300,7 @@ class UserPipeline:
         a restart is late after it too."""
         self._due[partition] = []
         newest_ms = 0
-        read_to = [
-            self._applied_to.get((partition, 0), -1),
-            self._applied_to.get((partition, 1), -1),
-        ]
+        read_to = self._applied(partition)
         for state in states:
             self._schedule(state)
             if state.last_ts_ms > newest_ms:
@@ -312,7 +310,6 @@ class UserPipeline:
                 read_to[0] = direct
             if rekeyed > read_to[1]:
                 read_to[1] = rekeyed
-        self._applied_to[partition, 0], self._applied_to[partition, 1] = read_to
         if wall_ms is not None and newest_ms > wall_ms:
             newest_ms = wall_ms
         self.watermark.restore(partition, newest_ms)
@@ -323,13 +320,19 @@ class UserPipeline:
             self.watermark.partition_ms(partition), read_to[0], read_to[1],
         )
 
+    def _applied(self, partition: int) -> list[int]:
+        """The partition's highest applied offsets, by road (kept, not copied)."""
+        applied = self._applied_to.get(partition)
+        if applied is None:
+            applied = self._applied_to[partition] = [NO_OFFSET, NO_OFFSET]
+        return applied
+
     def forget(self, partition: int) -> None:
         """Drop what this worker knew of a partition it no longer owns; the next
         owner rebuilds it from the rows (see :meth:`reindex`)."""
         self._due.pop(partition, None)
         self._swept_ms.pop(partition, None)
-        self._applied_to.pop((partition, 0), None)
-        self._applied_to.pop((partition, 1), None)
+        self._applied_to.pop(partition, None)
         self.watermark.forget(partition)
 
     def _evaluate_silent(self, state: UserState, watermark_ms: int) -> None:

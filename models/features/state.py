@@ -133,16 +133,9 @@ class UserState:
         data = orjson.loads(raw)
         if isinstance(data, dict):
             return cls.from_dict(data)
-        fields = (
-            ROW_FIELDS if not isinstance(data, list) or not data
-            or data[0] == ROW_VERSION else FIELDS_BEFORE_5
-        )
-        if (
-            not isinstance(data, list)
-            or not data
-            or data[0] not in ARRAY_VERSIONS
-            or len(data) != len(fields) + 1
-        ):
+        version = data[0] if isinstance(data, list) and data else None
+        fields = ROW_FIELDS if version == ROW_VERSION else FIELDS_BEFORE_5
+        if version not in ARRAY_VERSIONS or len(data) != len(fields) + 1:
             raise ValueError(
                 f"not a user row of version {ROW_VERSION} or older: "
                 f"{raw[:60]!r} ({len(raw)} bytes)"
